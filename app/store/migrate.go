@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
+	"syscall"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -44,11 +46,37 @@ func (s *Store) provider() (*goose.Provider, error) {
 	return goose.NewProvider(dialect, sqlDB, fsys, opts...)
 }
 
+// lockFile takes an exclusive advisory lock on path, waiting for it. goose
+// has no SQLite locker, and two processes opening one SQLite file (a second
+// "lapse migrate" beside "lapse serve") would otherwise race to create the
+// same tables.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+	}, nil
+}
+
 // Migrate applies every pending migration and returns how many it applied.
 func (s *Store) Migrate(ctx context.Context) (int, error) {
 	p, err := s.provider()
 	if err != nil {
 		return 0, fmt.Errorf("store: migrate: %w", err)
+	}
+	if s.dialect == SQLite && s.path != ":memory:" {
+		unlock, err := lockFile(s.path + ".migrate-lock")
+		if err != nil {
+			return 0, fmt.Errorf("store: migrate: %w", err)
+		}
+		defer unlock()
 	}
 	results, err := p.Up(ctx)
 	if err != nil {

@@ -52,6 +52,7 @@ type Config struct {
 // work. It is safe for concurrent use.
 type Store struct {
 	db      *gorm.DB
+	path    string // SQLite file, for the migration lock
 	box     *secret.Box
 	dialect Dialect
 	log     *slog.Logger
@@ -91,7 +92,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.db, err = gorm.Open(postgres.Open(cfg.URL), gcfg)
 	default:
 		var dsn string
-		if dsn, err = sqliteDSN(cfg.URL); err == nil {
+		s.path = sqlitePath(cfg.URL)
+		if dsn, err = sqliteDSN(s.path); err == nil {
 			s.db, err = gorm.Open(sqlite.Open(dsn), gcfg)
 		}
 	}
@@ -129,11 +131,7 @@ func (s *Store) configurePool(maxOpen int) error {
 // sqliteDSN turns a path into a DSN with the pragmas Lapse relies on:
 // foreign keys (off by default in SQLite), WAL so readers do not block the
 // writer, and a busy timeout instead of immediate SQLITE_BUSY errors.
-func sqliteDSN(url string) (string, error) {
-	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
+func sqliteDSN(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("empty SQLite path")
 	}
@@ -143,6 +141,14 @@ func sqliteDSN(url string) (string, error) {
 		}
 	}
 	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_time_format=sqlite", nil
+}
+
+func sqlitePath(url string) string {
+	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	return path
 }
 
 // Dialect reports which database the store runs on.
