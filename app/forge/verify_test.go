@@ -34,8 +34,8 @@ func TestVerify(t *testing.T) {
 	cases := []struct {
 		name       string
 		claims     forgetest.Claims
-		raw        string // used instead of minting when set
-		wantReason string // "" means the token must verify
+		raw        *string // used instead of minting when set
+		wantReason string  // "" means the token must verify
 	}{
 		{name: "valid"},
 		{name: "aud array containing app", claims: forgetest.Claims{Audience: []string{"ari:cloud:ecosystem::app/other", f.iss.AppID}}},
@@ -70,7 +70,7 @@ func TestVerify(t *testing.T) {
 		{name: "nbf in future", claims: forgetest.Claims{NotBefore: t0.Add(5 * time.Minute)}, wantReason: forge.ReasonNotYetValid},
 		{name: "nbf within leeway", claims: forgetest.Claims{NotBefore: t0.Add(20 * time.Second)}},
 		{name: "no nbf", claims: forgetest.Claims{OmitNotBefore: true}},
-		{name: "iat in future", claims: forgetest.Claims{IssuedAt: t0.Add(5 * time.Minute)}, wantReason: forge.ReasonIssuedInFuture},
+		{name: "iat in future", claims: forgetest.Claims{IssuedAt: t0.Add(5 * time.Minute), OmitNotBefore: true}, wantReason: forge.ReasonIssuedInFuture},
 		{name: "missing exp", claims: forgetest.Claims{OmitExpiresAt: true}, wantReason: forge.ReasonMissingClaim},
 		{name: "missing iat", claims: forgetest.Claims{OmitIssuedAt: true}, wantReason: forge.ReasonMissingClaim},
 		{name: "missing installationId", claims: forgetest.Claims{OmitInstallationID: true}, wantReason: forge.ReasonInstallationID},
@@ -78,14 +78,16 @@ func TestVerify(t *testing.T) {
 		{name: "missing apiBaseUrl", claims: forgetest.Claims{OmitAPIBaseURL: true}, wantReason: forge.ReasonAPIBaseURL},
 		{name: "relative apiBaseUrl", claims: forgetest.Claims{APIBaseURL: "/ex/jira/x"}, wantReason: forge.ReasonAPIBaseURL},
 		{name: "app of wrong type", claims: forgetest.Claims{Extra: map[string]any{"app": "x"}}, wantReason: forge.ReasonMalformed},
-		{name: "garbage", raw: "not-a-jwt", wantReason: forge.ReasonMalformed},
-		{name: "empty", raw: "", wantReason: forge.ReasonMalformed},
+		{name: "garbage", raw: ptr("not-a-jwt"), wantReason: forge.ReasonMalformed},
+		{name: "empty", raw: ptr(""), wantReason: forge.ReasonMalformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			token := tc.raw
-			if token == "" && tc.name != "empty" {
+			var token string
+			if tc.raw != nil {
+				token = *tc.raw
+			} else {
 				token = f.iss.Mint(t, tc.claims)
 			}
 			inv, err := f.verifier.Verify(context.Background(), token)
@@ -150,6 +152,8 @@ func TestVerifyDecodesPayload(t *testing.T) {
 		}
 	}
 }
+
+func ptr(s string) *string { return &s }
 
 // equal compares via JSON so slices and times compare by value without go-cmp.
 func equal(a, b any) bool {

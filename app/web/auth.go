@@ -1,0 +1,142 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/connect"
+	"github.com/lapsehq/lapse/app/forge"
+)
+
+const reasonTenantInactive = "the app is not installed and enabled on this site"
+
+// connectAuth authenticates a Connect HS256 token. mode decides the qsh
+// rule: QSHExact for URLs Atlassian signs (iframes, webhooks), QSHContext for
+// calls from the app's own front end, which must carry "context-qsh".
+func (s *Server) connectAuth(mode connect.QSHMode) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		caller, err := s.authenticateConnect(c.Request.Context(), c, mode)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		withCaller(c, caller)
+		c.Next()
+	}
+}
+
+func (s *Server) authenticateConnect(ctx context.Context, c *gin.Context, mode connect.QSHMode) (*app.Caller, error) {
+	token, err := connect.TokenFromRequest(c.Request)
+	if err != nil {
+		return nil, err
+	}
+	iss, err := connect.PeekIssuer(token)
+	if err != nil {
+		return nil, err
+	}
+	tenant, err := s.store.FindTenantByClientKey(ctx, iss)
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		return nil, unauthorized("unknown issuer")
+	} else if err != nil {
+		return nil, err
+	}
+	claims, err := s.tokens.VerifyHS256(token, tenant.SharedSecret, c.Request, s.basePath, mode)
+	if err != nil {
+		return nil, err
+	}
+	// State is checked only after the signature, so an unauthenticated
+	// caller learns nothing about an installation's state.
+	if !tenant.State.Active() {
+		return nil, unauthorized(reasonTenantInactive)
+	}
+	method := app.AuthConnectPage
+	if mode == connect.QSHContext {
+		method = app.AuthConnectContext
+	}
+	return &app.Caller{Tenant: tenant, AccountID: claims.AccountID(), Method: method}, nil
+}
+
+// forgeAuth authenticates a Forge invocation token and resolves (or
+// creates) the tenant of its installation. It does not check the tenant's
+// state: the installed event must reach a tenant that Connect marked
+// uninstalled. Handlers check state themselves.
+func (s *Server) forgeAuth(c *gin.Context) {
+	caller, inv, err := s.authenticateForge(c.Request.Context(), c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Set("forge_invocation", inv)
+	withCaller(c, caller)
+	c.Next()
+}
+
+func (s *Server) authenticateForge(ctx context.Context, c *gin.Context) (*app.Caller, *forge.Invocation, error) {
+	token, err := forge.BearerToken(c.Request)
+	if err != nil {
+		return nil, nil, err
+	}
+	inv, err := s.forge.Verify(ctx, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	tenant, err := s.store.ResolveForgeTenant(ctx, app.ForgeInstallation{
+		InstallationID: inv.InstallationID(),
+		CloudID:        inv.CloudID(),
+		APIBaseURL:     inv.App.APIBaseURL,
+		SiteURL:        siteURL(inv.Context),
+		Product:        app.Product(inv.Product()),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &app.Caller{Tenant: tenant, AccountID: inv.Principal, Method: app.AuthForge}, inv, nil
+}
+
+// siteURL reads context.siteUrl of a UI invocation, when present and
+// well-formed.
+func siteURL(raw json.RawMessage) string {
+	var ctx struct {
+		SiteURL string `json:"siteUrl"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &ctx) != nil || !strings.HasPrefix(ctx.SiteURL, "https://") {
+		return ""
+	}
+	return strings.TrimSuffix(ctx.SiteURL, "/")
+}
+
+func invocationOf(c *gin.Context) *forge.Invocation {
+	inv, _ := c.Get("forge_invocation")
+	v, _ := inv.(*forge.Invocation)
+	return v
+}
+
+// apiAuth authenticates the JSON API: a Forge invocation token (Custom UI
+// invokeRemote) when the request carries a Bearer token, otherwise a
+// Connect context token. Either way the tenant must be active.
+func (s *Server) apiAuth(c *gin.Context) {
+	var caller *app.Caller
+	var err error
+	if isBearer(c.GetHeader("Authorization")) {
+		caller, _, err = s.authenticateForge(c.Request.Context(), c)
+		if err == nil && !caller.Tenant.State.Active() {
+			err = unauthorized(reasonTenantInactive)
+		}
+	} else {
+		caller, err = s.authenticateConnect(c.Request.Context(), c, connect.QSHContext)
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	withCaller(c, caller)
+	c.Next()
+}
+
+func isBearer(h string) bool {
+	return len(h) > 7 && strings.EqualFold(h[:7], "bearer ")
+}

@@ -1,0 +1,136 @@
+// Package web is Lapse's HTTP surface and the one package that imports Gin:
+// the Connect descriptor and lifecycle callbacks, Forge Remote endpoints,
+// the admin page and the JSON API. Every route is listed in routes().
+package web
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lapsehq/lapse/app/connect"
+	"github.com/lapsehq/lapse/app/forge"
+	"github.com/lapsehq/lapse/app/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Config configures a Server. Zero values mean defaults where noted.
+type Config struct {
+	// BaseURL is the public URL of this deployment (LAPSE_BASE_URL). Its
+	// path, if any, prefixes every route and is stripped before qsh checks.
+	BaseURL string
+	// AppKey is the Connect app key.
+	AppKey string
+	// AllowedHosts are host globs a tenant baseUrl may have ("*" matches one
+	// DNS label).
+	AllowedHosts []string
+	// Leeway is the clock leeway for exp/nbf/iat checks.
+	Leeway time.Duration
+	// Store is the database.
+	Store *store.Store
+	// InstallKeys fetches signed-install public keys.
+	InstallKeys connect.KeyFetcher
+	// ForgeKeys provides Forge invocation token keys; nil refuses Forge.
+	ForgeKeys forge.KeyProvider
+	// ForgeAppARI is the expected FIT audience; "" refuses Forge.
+	ForgeAppARI string
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// NowFunc is the clock; default time.Now.
+	NowFunc func() time.Time
+	// Version is reported by /healthz.
+	Version string
+}
+
+// Server serves Lapse's HTTP API.
+type Server struct {
+	cfg      Config
+	basePath string
+	store    *store.Store
+	log      *slog.Logger
+	now      func() time.Time
+	hosts    hostAllowList
+	tokens   connect.TokenVerifier
+	installs *connect.InstallVerifier
+	forge    *forge.Verifier
+	pages    *template.Template
+	engine   *gin.Engine
+}
+
+// New builds a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.InstallKeys == nil {
+		return nil, errors.New("web: Store and InstallKeys are required")
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || u.Host == "" {
+		return nil, errors.New("web: BaseURL must be an absolute URL")
+	}
+	s := &Server{cfg: cfg, basePath: strings.TrimSuffix(u.Path, "/"), store: cfg.Store, log: cfg.Logger, now: cfg.NowFunc}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.hosts, err = newHostAllowList(cfg.AllowedHosts); err != nil {
+		return nil, err
+	}
+	s.tokens = connect.TokenVerifier{Leeway: cfg.Leeway, NowFunc: s.now}
+	s.installs = &connect.InstallVerifier{Keys: cfg.InstallKeys, Audience: cfg.BaseURL, Leeway: cfg.Leeway, NowFunc: s.now}
+	forgeLeeway := cfg.Leeway
+	if forgeLeeway == 0 {
+		forgeLeeway = -1 // forge reads zero as "default"; Lapse's zero means none
+	}
+	s.forge = &forge.Verifier{Keys: cfg.ForgeKeys, Audience: cfg.ForgeAppARI, Leeway: forgeLeeway, NowFunc: s.now}
+	if s.pages, err = template.ParseFS(templateFS, "templates/*.html"); err != nil {
+		return nil, err
+	}
+	s.engine = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// routes is the single route table. Routes that Atlassian calls directly
+// (lifecycle, admin page iframe) verify the exact qsh of the request; routes
+// that the app's own front end calls accept only context tokens.
+func (s *Server) routes() *gin.Engine {
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(s.requestID, s.recoverJSON, s.accessLog, securityHeaders)
+	e.NoRoute(func(c *gin.Context) { s.fail(c, notFoundError()) })
+	e.NoMethod(func(c *gin.Context) { s.fail(c, methodNotAllowedError()) })
+
+	g := e.Group(s.basePath)
+	g.GET("/healthz", s.handleHealth)
+	g.GET("/readyz", s.handleReady)
+	g.GET("/atlassian-connect.json", s.handleDescriptor)
+
+	g.POST("/installed", s.limitBody, s.handleInstalled)
+	g.POST("/uninstalled", s.limitBody, s.handleUninstalled)
+	g.POST("/enabled", s.limitBody, s.handleEnabled)
+	g.POST("/disabled", s.limitBody, s.handleDisabled)
+
+	g.GET("/admin", s.connectAuth(connect.QSHExact), s.handleAdminPage)
+
+	g.POST("/forge/events", s.limitBody, s.forgeAuth, s.handleForgeEvent)
+	g.POST("/forge/scheduled", s.limitBody, s.forgeAuth, s.handleForgeScheduled)
+
+	api := g.Group("/api/v1", s.apiAuth)
+	api.GET("/tenant", s.handleTenantShow)
+	return e
+}

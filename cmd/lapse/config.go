@@ -1,0 +1,252 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lapsehq/lapse/app/forge"
+	"github.com/lapsehq/lapse/app/secret"
+	"github.com/lapsehq/lapse/app/store"
+)
+
+// Defaults of the configuration table in README.md.
+const (
+	defaultAddr         = ":8080"
+	defaultBaseURL      = "http://localhost:8080"
+	defaultDatabaseURL  = "data/lapse.db"
+	defaultAppKey       = "com.lapsehq.lapse"
+	defaultAllowedHosts = "*.atlassian.net,*.jira.com,*.atlassian-us-gov-mod.net"
+	defaultJWTLeeway    = 30 * time.Second
+	keyFileName         = "encryption.key"
+)
+
+// Config is everything Lapse reads from its environment. Only cmd reads the
+// environment; packages get the typed values.
+type Config struct {
+	Addr           string
+	BaseURL        string
+	DatabaseURL    string
+	AppKey         string
+	EncryptionKey  string // comma list of base64 keys; the first seals
+	InstallKeysURL string
+	AllowedHosts   []string
+	ForgeAppID     string // normalised ARI, or "" when Forge is not configured
+	ForgeJWKSURL   string
+	JWTLeeway      time.Duration
+	MigrateOnStart bool
+	LogFormat      string
+	LogLevel       slog.Level
+
+	// generatedKeyPath is set when the SQLite default generated or loaded
+	// an encryption key from the data directory.
+	generatedKeyPath string
+}
+
+var appKeyPattern = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,64}$`)
+
+// LoadConfig reads and validates the configuration. getenv is os.Getenv in
+// production and a map in tests.
+func LoadConfig(getenv func(string) string) (*Config, error) {
+	c := &Config{
+		Addr:           or(getenv("LAPSE_ADDR"), defaultAddr),
+		BaseURL:        strings.TrimSuffix(or(getenv("LAPSE_BASE_URL"), defaultBaseURL), "/"),
+		AppKey:         or(getenv("LAPSE_APP_KEY"), defaultAppKey),
+		InstallKeysURL: strings.TrimSuffix(getenv("LAPSE_INSTALL_KEYS_URL"), "/"),
+		ForgeJWKSURL:   or(getenv("LAPSE_FORGE_JWKS_URL"), forge.DefaultJWKSURL),
+		LogFormat:      or(getenv("LAPSE_LOG_FORMAT"), "json"),
+	}
+	var errs []error
+	var err error
+	if c.DatabaseURL, err = secretValue(getenv, "LAPSE_DATABASE_URL"); err != nil {
+		errs = append(errs, err)
+	}
+	c.DatabaseURL = or(c.DatabaseURL, defaultDatabaseURL)
+	if c.EncryptionKey, err = secretValue(getenv, "LAPSE_ENCRYPTION_KEY"); err != nil {
+		errs = append(errs, err)
+	}
+	c.AllowedHosts = splitList(or(getenv("LAPSE_ALLOWED_HOSTS"), defaultAllowedHosts))
+	errs = append(errs, c.parseDurationsAndFlags(getenv)...)
+	if id := getenv("LAPSE_FORGE_APP_ID"); id != "" {
+		if c.ForgeAppID, err = forge.AppARI(id); err != nil {
+			errs = append(errs, fmt.Errorf("LAPSE_FORGE_APP_ID: %w (use the app's UUID or ari:cloud:ecosystem::app/<uuid>)", err))
+		}
+	}
+	errs = append(errs, c.validate()...)
+	return c, errors.Join(errs...)
+}
+
+func (c *Config) parseDurationsAndFlags(getenv func(string) string) []error {
+	var errs []error
+	c.JWTLeeway = defaultJWTLeeway
+	if v := getenv("LAPSE_JWT_LEEWAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 5*time.Minute {
+			errs = append(errs, fmt.Errorf("LAPSE_JWT_LEEWAY: %q is not a duration between 0s and 5m (e.g. 30s)", v))
+		}
+		c.JWTLeeway = d
+	}
+	c.MigrateOnStart = true
+	if v := getenv("LAPSE_MIGRATE_ON_START"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("LAPSE_MIGRATE_ON_START: %q is not true or false", v))
+		}
+		c.MigrateOnStart = b
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LAPSE_LOG_LEVEL"), "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("LAPSE_LOG_LEVEL: %q is not one of debug, info, warn, error", getenv("LAPSE_LOG_LEVEL")))
+	}
+	return errs
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		errs = append(errs, fmt.Errorf("LAPSE_BASE_URL: %q must be an absolute http(s) URL without query, e.g. https://lapse.example.com", c.BaseURL))
+	}
+	if !appKeyPattern.MatchString(c.AppKey) {
+		errs = append(errs, fmt.Errorf("LAPSE_APP_KEY: %q must be 1-64 characters of letters, digits, '.', '_' or '-'", c.AppKey))
+	}
+	if c.InstallKeysURL != "" {
+		if u, err := url.Parse(c.InstallKeysURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("LAPSE_INSTALL_KEYS_URL: %q must be an absolute http(s) URL", c.InstallKeysURL))
+		}
+	}
+	if u, err := url.Parse(c.ForgeJWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("LAPSE_FORGE_JWKS_URL: %q must be an absolute http(s) URL", c.ForgeJWKSURL))
+	}
+	if len(c.AllowedHosts) == 0 {
+		errs = append(errs, errors.New("LAPSE_ALLOWED_HOSTS: at least one host pattern is required"))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("LAPSE_LOG_FORMAT: %q is not json or text", c.LogFormat))
+	}
+	if c.EncryptionKey != "" {
+		if _, err := secret.ParseKeys(c.EncryptionKey); err != nil {
+			errs = append(errs, fmt.Errorf("LAPSE_ENCRYPTION_KEY: %w", err))
+		}
+	} else if store.DialectOf(c.DatabaseURL) == store.Postgres {
+		errs = append(errs, errors.New("LAPSE_ENCRYPTION_KEY: required with PostgreSQL, where replicas must share one key (generate one with: openssl rand -base64 32)"))
+	}
+	return errs
+}
+
+// secretValue reads NAME, or the file named by NAME_FILE (Kubernetes
+// secrets are mounted as files), but not both.
+func secretValue(getenv func(string) string, name string) (string, error) {
+	v, file := getenv(name), getenv(name+"_FILE")
+	if v != "" && file != "" {
+		return "", fmt.Errorf("%s and %s_FILE are both set; set only one", name, name)
+	}
+	if file == "" {
+		return v, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// ensureLocalKey gives the single-node SQLite default a key with no
+// configuration: generated once into the data directory, then reused. The
+// key file is as precious as the database; losing it makes the stored
+// secrets unreadable, so the warning says so.
+func (c *Config) ensureLocalKey(log *slog.Logger) error {
+	if c.EncryptionKey != "" {
+		return nil
+	}
+	dir := filepath.Dir(strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite://"), "file:"))
+	path := filepath.Join(dir, keyFileName)
+	c.generatedKeyPath = path
+	if b, err := os.ReadFile(path); err == nil {
+		c.EncryptionKey = strings.TrimSpace(string(b))
+		_, err := secret.ParseKeys(c.EncryptionKey)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read encryption key: %w", err)
+	}
+	key, err := secret.NewKey()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("write encryption key: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		return fmt.Errorf("write encryption key: %w", err)
+	}
+	c.EncryptionKey = key
+	log.Warn("LAPSE_ENCRYPTION_KEY is not set: generated a key for the embedded database; back it up with the database, or set LAPSE_ENCRYPTION_KEY", "key_file", path)
+	return nil
+}
+
+// LogValue prints the configuration with secrets masked, so it can be
+// logged once at start-up.
+func (c *Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("addr", c.Addr),
+		slog.String("base_url", c.BaseURL),
+		slog.String("database", maskURL(c.DatabaseURL)),
+		slog.String("app_key", c.AppKey),
+		slog.String("encryption_key", maskSet(c.EncryptionKey)),
+		slog.String("install_keys_url", or(c.InstallKeysURL, "atlassian")),
+		slog.String("allowed_hosts", strings.Join(c.AllowedHosts, ",")),
+		slog.String("forge_app_id", or(c.ForgeAppID, "unset: Forge invocations are refused")),
+		slog.String("forge_jwks_url", c.ForgeJWKSURL),
+		slog.Duration("jwt_leeway", c.JWTLeeway),
+		slog.Bool("migrate_on_start", c.MigrateOnStart),
+	)
+}
+
+func maskSet(v string) string {
+	if v == "" {
+		return "unset"
+	}
+	return "set (masked)"
+}
+
+// maskURL hides the password of a database URL.
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, strings.ToLower(p))
+		}
+	}
+	return out
+}

@@ -1,0 +1,58 @@
+// Command lapse runs the Lapse service: `lapse serve`, `lapse migrate`,
+// `lapse version`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lapse:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: lapse <command>
+
+commands:
+  serve     run the HTTP service (migrates the database first unless LAPSE_MIGRATE_ON_START=false)
+  migrate   apply database migrations and exit (for a Kubernetes Job or init container)
+  version   print the version
+
+configuration comes from LAPSE_* environment variables; see README.md.
+`
+
+// run is the whole program behind main, so tests can run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, getenv, stderr, nil)
+	case "migrate":
+		return runMigrate(ctx, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "lapse", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

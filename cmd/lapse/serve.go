@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/lapsehq/lapse/app/connect"
+	"github.com/lapsehq/lapse/app/forge"
+	"github.com/lapsehq/lapse/app/secret"
+	"github.com/lapsehq/lapse/app/store"
+	"github.com/lapsehq/lapse/app/web"
+)
+
+const shutdownTimeout = 20 * time.Second
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// setup loads the configuration and opens the store: the part serve and
+// migrate share.
+func setup(ctx context.Context, getenv func(string) string, stderr io.Writer) (*Config, *slog.Logger, *store.Store, error) {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(cfg, stderr)
+	if store.DialectOf(cfg.DatabaseURL) == store.SQLite {
+		if err := cfg.ensureLocalKey(log); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	keys, err := secret.ParseKeys(cfg.EncryptionKey)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("LAPSE_ENCRYPTION_KEY: %w", err)
+	}
+	box, err := secret.NewBox(keys...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL, Box: box, Logger: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, log, st, nil
+}
+
+// runServe runs the HTTP service until ctx ends. onListen, when set,
+// receives the bound address (tests listen on port 0).
+func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer, onListen func(addr string)) error {
+	cfg, log, st, err := setup(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("starting lapse", "version", version, "config", cfg)
+	if err := prepareSchema(ctx, cfg, log, st); err != nil {
+		return err
+	}
+	srv, err := web.New(web.Config{
+		BaseURL:      cfg.BaseURL,
+		AppKey:       cfg.AppKey,
+		AllowedHosts: cfg.AllowedHosts,
+		Leeway:       cfg.JWTLeeway,
+		Store:        st,
+		InstallKeys:  connect.NewHTTPKeyFetcher(cfg.InstallKeysURL, nil),
+		ForgeKeys:    forge.NewKeySet(cfg.ForgeJWKSURL, nil),
+		ForgeAppARI:  cfg.ForgeAppID,
+		Logger:       log,
+		Version:      version,
+	})
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, cfg.Addr, srv.Handler(), log, onListen)
+}
+
+// prepareSchema migrates on start (the default; replicas serialise on a
+// lock) or, when an operator runs migrations as a separate job, refuses to
+// serve on an out-of-date schema.
+func prepareSchema(ctx context.Context, cfg *Config, log *slog.Logger, st *store.Store) error {
+	if cfg.MigrateOnStart {
+		n, err := st.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		log.Info("database migrated", "dialect", st.Dialect(), "applied", n)
+		return nil
+	}
+	current, err := st.SchemaCurrent(ctx)
+	if err != nil {
+		return err
+	}
+	if !current {
+		return errors.New("the database schema is out of date: run `lapse migrate` first, or set LAPSE_MIGRATE_ON_START=true")
+	}
+	return nil
+}
+
+func listenAndServe(ctx context.Context, addr string, h http.Handler, log *slog.Logger, onListen func(string)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set LAPSE_ADDR to a free address)", addr, err)
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+	if onListen != nil {
+		onListen(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func runMigrate(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	_, _, st, err := setup(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	current, _, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s); schema version %d (%s)\n", n, current, st.Dialect())
+	return nil
+}
