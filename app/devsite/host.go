@@ -29,7 +29,7 @@ import (
 
 // Paths served by Host.Handler.
 const (
-	KeysPath     = "/connect-keys"            // + "/<kid>": signed-install public keys
+	KeysPath     = "/connect-keys"               // + "/<kid>": signed-install public keys
 	ForgeJWKSURI = "/forge" + forgetest.JWKSPath // Forge invocation-token key set
 )
 
@@ -280,7 +280,6 @@ func (h *Host) ForgeToken(site *Site, cloudID, principal string) (string, error)
 
 // ForgeAppID is the app ARI Lapse must expect (LAPSE_FORGE_APP_ID).
 func (h *Host) ForgeAppID() string { return h.Forge.AppID }
-
 
 func basePath(baseURL string) string {
 	u, err := url.Parse(baseURL)

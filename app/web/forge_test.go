@@ -143,7 +143,9 @@ func TestForge_AttackBattery(t *testing.T) {
 		cases := []struct {
 			name, token, reason string
 		}{
-			{"wrong_aud", mod(func(c *forgetest.Claims) { c.Audience = []string{"ari:cloud:ecosystem::app/00000000-0000-0000-0000-000000000000"} }), "audience"},
+			{"wrong_aud", mod(func(c *forgetest.Claims) {
+				c.Audience = []string{"ari:cloud:ecosystem::app/00000000-0000-0000-0000-000000000000"}
+			}), "audience"},
 			{"wrong_iss", mod(func(c *forgetest.Claims) { c.Issuer = "forge/something-else" }), "issuer"},
 			{"unknown_key", mod(func(c *forgetest.Claims) { c.KID = "unknown-kid"; c.SigningKey = foreignKey }), "unknown signing key"},
 			{"foreign_key_known_kid", mod(func(c *forgetest.Claims) { c.SigningKey = foreignKey }), "signature"},

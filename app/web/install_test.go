@@ -81,7 +81,10 @@ func TestInstall_AttackBattery(t *testing.T) {
 			{"wrong_aud", rs(claims(func(c jwt.MapClaims) { c["aud"] = []string{"https://other-app.example.com"} }), e.host.KID(), key), payload, "audience"},
 			{"missing_aud", rs(claims(func(c jwt.MapClaims) { delete(c, "aud") }), e.host.KID(), key), payload, "audience"},
 			{"iss_not_body_client_key", rs(claims(func(c jwt.MapClaims) { c["iss"] = "someone-else" }), e.host.KID(), key), payload, "issuer"},
-			{"expired", rs(claims(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Hour).Unix(); c["iat"] = now.Add(-2 * time.Hour).Unix() }), e.host.KID(), key), payload, "expired"},
+			{"expired", rs(claims(func(c jwt.MapClaims) {
+				c["exp"] = now.Add(-time.Hour).Unix()
+				c["iat"] = now.Add(-2 * time.Hour).Unix()
+			}), e.host.KID(), key), payload, "expired"},
 			{"missing_exp", rs(claims(func(c jwt.MapClaims) { delete(c, "exp") }), e.host.KID(), key), payload, "exp"},
 			{"qsh_of_other_route", rs(claims(func(c jwt.MapClaims) { c["qsh"] = connect.QueryStringHash("POST", "/uninstalled", "", "") }), e.host.KID(), key), payload, "query string hash"},
 			{"missing_qsh", rs(claims(func(c jwt.MapClaims) { delete(c, "qsh") }), e.host.KID(), key), payload, "qsh"},
