@@ -1,0 +1,69 @@
+package web
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+)
+
+// TestRecoverJSON: a panic in a handler becomes a JSON 500 with a generic
+// message; the panic value never reaches the client.
+func TestRecoverJSON(t *testing.T) {
+	t.Parallel()
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	e := gin.New()
+	e.Use(s.requestID, s.recoverJSON)
+	e.GET("/boom", func(*gin.Context) { panic("secret internal detail") })
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/boom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 500 || !strings.Contains(string(body), `"code":"internal"`) || strings.Contains(string(body), "secret internal detail") {
+		t.Fatalf("panic answered %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestHostAllowList(t *testing.T) {
+	t.Parallel()
+	l, err := newHostAllowList([]string{"*.atlassian.net", "127.0.0.1", "*.jira.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		url  string
+		want bool
+	}{
+		{"https://acme.atlassian.net", true},
+		{"https://acme.atlassian.net/wiki", true},
+		{"https://ACME.Atlassian.NET", true},
+		{"http://acme.atlassian.net", false},           // plain http to a real site
+		{"https://atlassian.net", false},               // the wildcard needs one label
+		{"https://a.b.atlassian.net", false},           // and only one
+		{"https://acme.atlassian.net.evil.com", false}, // suffix tricks
+		{"https://evilatlassian.net", false},           //
+		{"https://user@acme.atlassian.net", false},     // userinfo
+		{"https://acme.atlassian.net?x=1", false},      // query
+		{"http://127.0.0.1:8080", true},                // loopback named exactly
+		{"http://localhost:8080", false},               // not listed
+		{"https://acme.jira.com", true},                //
+		{"javascript:alert(1)", false},                 //
+		{"", false},                                    //
+	}
+	for _, tc := range cases {
+		if got := l.allows(tc.url); got != tc.want {
+			t.Errorf("allows(%q) = %v, want %v", tc.url, got, tc.want)
+		}
+	}
+	if _, err := newHostAllowList([]string{"[bad"}); err == nil {
+		t.Error("a malformed pattern was accepted")
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+const testKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+func TestLoadConfig_Defaults(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8080" || c.BaseURL != "http://localhost:8080" || c.DatabaseURL != "data/lapse.db" || c.AppKey != "com.lapsehq.lapse" ||
+		c.JWTLeeway != 30*time.Second || !c.MigrateOnStart || c.ForgeAppID != "" || c.InstallKeysURL != "" ||
+		strings.Join(c.AllowedHosts, ",") != "*.atlassian.net,*.jira.com,*.atlassian-us-gov-mod.net" {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestLoadConfig_Values(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(env(map[string]string{
+		"LAPSE_BASE_URL":         "https://lapse.example.com/",
+		"LAPSE_FORGE_APP_ID":     "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9",
+		"LAPSE_ALLOWED_HOSTS":    " *.atlassian.net , 127.0.0.1 ",
+		"LAPSE_JWT_LEEWAY":       "5s",
+		"LAPSE_DATABASE_URL":     "postgres://u:p@db/lapse",
+		"LAPSE_ENCRYPTION_KEY":   testKey,
+		"LAPSE_MIGRATE_ON_START": "false",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseURL != "https://lapse.example.com" || c.ForgeAppID != "ari:cloud:ecosystem::app/0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9" ||
+		len(c.AllowedHosts) != 2 || c.JWTLeeway != 5*time.Second || c.MigrateOnStart {
+		t.Fatalf("config = %+v", c)
+	}
+}
+
+func TestLoadConfig_Errors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"bad_base_url", map[string]string{"LAPSE_BASE_URL": "lapse.example.com"}, "LAPSE_BASE_URL"},
+		{"base_url_query", map[string]string{"LAPSE_BASE_URL": "https://x.example.com/?a=1"}, "LAPSE_BASE_URL"},
+		{"bad_app_key", map[string]string{"LAPSE_APP_KEY": "has space"}, "LAPSE_APP_KEY"},
+		{"bad_leeway", map[string]string{"LAPSE_JWT_LEEWAY": "forever"}, "LAPSE_JWT_LEEWAY"},
+		{"huge_leeway", map[string]string{"LAPSE_JWT_LEEWAY": "1h"}, "LAPSE_JWT_LEEWAY"},
+		{"bad_forge_app", map[string]string{"LAPSE_FORGE_APP_ID": "not-an-id"}, "LAPSE_FORGE_APP_ID"},
+		{"bad_key", map[string]string{"LAPSE_ENCRYPTION_KEY": "short"}, "openssl rand -base64 32"},
+		{"postgres_needs_key", map[string]string{"LAPSE_DATABASE_URL": "postgres://db/lapse"}, "required with PostgreSQL"},
+		{"both_value_and_file", map[string]string{"LAPSE_ENCRYPTION_KEY": testKey, "LAPSE_ENCRYPTION_KEY_FILE": "/x"}, "set only one"},
+		{"bad_bool", map[string]string{"LAPSE_MIGRATE_ON_START": "maybe"}, "LAPSE_MIGRATE_ON_START"},
+		{"bad_log_format", map[string]string{"LAPSE_LOG_FORMAT": "xml"}, "LAPSE_LOG_FORMAT"},
+		{"bad_keys_url", map[string]string{"LAPSE_INSTALL_KEYS_URL": "ftp://x"}, "LAPSE_INSTALL_KEYS_URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := LoadConfig(env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfig_SecretFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(path, []byte(testKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(env(map[string]string{"LAPSE_ENCRYPTION_KEY_FILE": path}))
+	if err != nil || c.EncryptionKey != testKey {
+		t.Fatalf("key from file = %q, %v", c.EncryptionKey, err)
+	}
+}
+
+// TestConfig_LogValueMasksSecrets: the start-up log line never carries the
+// encryption key or a database password.
+func TestConfig_LogValueMasksSecrets(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(env(map[string]string{"LAPSE_DATABASE_URL": "postgres://lapse:hunter2@db/lapse", "LAPSE_ENCRYPTION_KEY": testKey}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	slog.New(slog.NewTextHandler(&sb, nil)).Info("config", "config", c)
+	out := sb.String()
+	if strings.Contains(out, "hunter2") || strings.Contains(out, testKey) || !strings.Contains(out, "set (masked)") {
+		t.Fatalf("log line leaks a secret: %s", out)
+	}
+}
+
+func TestEnsureLocalKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	c1 := &Config{DatabaseURL: filepath.Join(dir, "lapse.db")}
+	if err := c1.ensureLocalKey(log); err != nil || c1.EncryptionKey == "" {
+		t.Fatalf("generate: %q %v", c1.EncryptionKey, err)
+	}
+	info, err := os.Stat(filepath.Join(dir, keyFileName))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", info, err)
+	}
+	c2 := &Config{DatabaseURL: filepath.Join(dir, "lapse.db")}
+	if err := c2.ensureLocalKey(log); err != nil || c2.EncryptionKey != c1.EncryptionKey {
+		t.Fatal("the second start did not reuse the generated key")
+	}
+}
