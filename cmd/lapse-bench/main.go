@@ -1,0 +1,231 @@
+// Command lapse-bench measures Lapse from the outside: it starts a real
+// `lapse serve` process, plays the Atlassian host against it over loopback
+// HTTP, and prints throughput and latency figures.
+//
+//	go build -o /tmp/lapse ./cmd/lapse
+//	go run ./cmd/lapse-bench auth -lapse /tmp/lapse -duration 20s -concurrency 32
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lapsehq/lapse/app/devsite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lapse-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] != "auth" {
+		return errors.New("usage: lapse-bench auth [-lapse PATH] [-database-url URL] [-duration 20s] [-concurrency 32]")
+	}
+	fs := flag.NewFlagSet("auth", flag.ContinueOnError)
+	bin := fs.String("lapse", "lapse", "path to the lapse binary (go build -o /tmp/lapse ./cmd/lapse)")
+	dbURL := fs.String("database-url", "", "LAPSE_DATABASE_URL for the server (default: a fresh SQLite file)")
+	duration := fs.Duration("duration", 20*time.Second, "measured duration")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up")
+	concurrency := fs.Int("concurrency", 32, "concurrent client connections")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	return benchAuth(ctx, out, *bin, *dbURL, *duration, *warmup, *concurrency)
+}
+
+// benchAuth measures GET /api/v1/tenant with a Connect context token: the
+// authenticated request path every admin-page call takes (token parse,
+// tenant lookup with secret decryption, HMAC and claim checks, JSON).
+func benchAuth(ctx context.Context, out io.Writer, bin, dbURL string, duration, warmup time.Duration, concurrency int) error {
+	host, err := devsite.NewHost()
+	if err != nil {
+		return err
+	}
+	keys, err := serveLoopback(host.Handler())
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	keysURL := "http://" + keys.Addr().String()
+
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	app := devsite.App{BaseURL: "http://" + addr, Key: "com.lapsehq.lapse"}
+	stopServer, err := startLapse(ctx, bin, addr, dbURL, keysURL)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+
+	site := devsite.NewSite(keysURL, "jira")
+	if err := host.Install(ctx, app, site, "557058:bench"); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	token, err := host.ContextToken(site, "557058:bench", warmup+duration+2*time.Minute)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency}, Timeout: 10 * time.Second}
+	target := app.BaseURL + "/api/v1/tenant"
+	load(ctx, client, target, token, warmup, concurrency) // warm-up, discarded
+	res := load(ctx, client, target, token, duration, concurrency)
+	res.print(out, duration, concurrency)
+	if res.errors > 0 {
+		return fmt.Errorf("%d requests failed (first: %v)", res.errors, res.firstErr)
+	}
+	return nil
+}
+
+type result struct {
+	latencies []time.Duration
+	errors    int
+	firstErr  error
+}
+
+func load(ctx context.Context, client *http.Client, target, token string, d time.Duration, workers int) result {
+	deadline := time.Now().Add(d)
+	var mu sync.Mutex
+	var all result
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := result{latencies: make([]time.Duration, 0, 1<<14)}
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				t0 := time.Now()
+				err := get(ctx, client, target, token)
+				local.latencies = append(local.latencies, time.Since(t0))
+				if err != nil {
+					local.errors++
+					if local.firstErr == nil {
+						local.firstErr = err
+					}
+				}
+			}
+			mu.Lock()
+			all.latencies = append(all.latencies, local.latencies...)
+			all.errors += local.errors
+			if all.firstErr == nil {
+				all.firstErr = local.firstErr
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all
+}
+
+func get(ctx context.Context, client *http.Client, target, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "JWT "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func (r result) print(out io.Writer, d time.Duration, workers int) {
+	slices.Sort(r.latencies)
+	pct := func(p float64) time.Duration {
+		if len(r.latencies) == 0 {
+			return 0
+		}
+		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
+	}
+	n := len(r.latencies)
+	fmt.Fprintf(out, "GET /api/v1/tenant (Connect context token), %d connections, %s\n", workers, d)
+	fmt.Fprintf(out, "requests  %d (%d failed)\n", n, r.errors)
+	fmt.Fprintf(out, "rate      %.0f req/s\n", float64(n)/d.Seconds())
+	fmt.Fprintf(out, "latency   p50 %s  p90 %s  p99 %s  max %s\n", pct(0.50), pct(0.90), pct(0.99), pct(1))
+}
+
+func serveLoopback(h http.Handler) (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = http.Serve(ln, h) }()
+	return ln, nil
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startLapse runs `lapse serve` with the host's key URL and waits until it
+// is ready. Its logs go to a file next to its database.
+func startLapse(ctx context.Context, bin, addr, dbURL, keysURL string) (func(), error) {
+	dir, err := os.MkdirTemp("", "lapse-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if dbURL == "" {
+		dbURL = filepath.Join(dir, "lapse.db")
+	}
+	logFile, err := os.Create(filepath.Join(dir, "lapse.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, "serve")
+	cmd.Env = append(os.Environ(),
+		"LAPSE_ADDR="+addr, "LAPSE_BASE_URL=http://"+addr, "LAPSE_DATABASE_URL="+dbURL,
+		"LAPSE_INSTALL_KEYS_URL="+keysURL+devsite.KeysPath, "LAPSE_ALLOWED_HOSTS=127.0.0.1",
+		"LAPSE_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		logFile.Close()
+		os.RemoveAll(dir)
+	}
+	for range 100 {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return stop, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	return nil, errors.New("lapse serve did not become ready within 10s")
+}
