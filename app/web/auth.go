@@ -81,6 +81,11 @@ func (s *Server) authenticateForge(ctx context.Context, c *gin.Context) (*app.Ca
 		return nil, nil, err
 	}
 	inv, err := s.forge.Verify(ctx, token)
+	if err != nil && !forge.IsAuthError(err) {
+		// The JWKS could not be fetched: not the caller's fault, and Forge
+		// retries events and triggers that fail with a 5xx.
+		return nil, nil, &app.Error{Code: app.EUNAVAILABLE, Message: "could not fetch Forge signing keys; try again", Err: err}
+	}
 	if err != nil {
 		return nil, nil, err
 	}

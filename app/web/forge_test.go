@@ -197,3 +197,13 @@ func TestForge_BadEvent(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+fit)
 	wantError(t, e.send(req), 400, "invalid", "not valid JSON")
 }
+
+// TestForge_JWKSDown: when the Forge key set cannot be fetched the
+// invocation is answered 503, so Forge retries it, instead of a 401.
+func TestForge_JWKSDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, store.SQLite)
+	fit := e.mint(e.forgeClaims("inst-1"))
+	e.keys.Close()
+	wantError(t, e.forgePost("/forge/scheduled", fit, "", map[string]any{}), 503, "unavailable", "try again")
+}
