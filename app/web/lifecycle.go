@@ -78,14 +78,20 @@ func (s *Server) verifySignedInstall(ctx context.Context, c *gin.Context, p *lif
 	return claims, err
 }
 
+// readSignedLifecycle reads an installed or uninstalled callback and
+// verifies its signed-install token.
+func (s *Server) readSignedLifecycle(c *gin.Context, eventType string) (*lifecyclePayload, *connect.Claims, error) {
+	p, err := s.readLifecycle(c, eventType)
+	if err != nil {
+		return nil, nil, err
+	}
+	claims, err := s.verifySignedInstall(c.Request.Context(), c, p)
+	return p, claims, err
+}
+
 func (s *Server) handleInstalled(c *gin.Context) {
 	ctx := c.Request.Context()
-	p, err := s.readLifecycle(c, "installed")
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	claims, err := s.verifySignedInstall(ctx, c, p)
+	p, claims, err := s.readSignedLifecycle(c, "installed")
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -131,12 +137,7 @@ func (s *Server) connectInstall(p *lifecyclePayload, claims *connect.Claims) (ap
 
 func (s *Server) handleUninstalled(c *gin.Context) {
 	ctx := c.Request.Context()
-	p, err := s.readLifecycle(c, "uninstalled")
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	claims, err := s.verifySignedInstall(ctx, c, p)
+	p, claims, err := s.readSignedLifecycle(c, "uninstalled")
 	if err != nil {
 		s.fail(c, err)
 		return
