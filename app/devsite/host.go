@@ -111,8 +111,9 @@ type App struct {
 	Key     string // LAPSE_APP_KEY
 }
 
-// Site is one installation as the host sees it.
-type Site struct {
+// Installation is one Connect installation of the app into a site, as the
+// host sees it.
+type Installation struct {
 	ClientKey      string
 	BaseURL        string
 	Product        string // "jira" or "confluence"
@@ -121,9 +122,10 @@ type Site struct {
 	InstallationID string // set for Connect on Forge
 }
 
-// NewSite returns a site with a fresh clientKey and shared secret.
-func NewSite(baseURL, product string) *Site {
-	return &Site{
+// NewInstallation returns an installation with a fresh clientKey and
+// shared secret.
+func NewInstallation(baseURL, product string) *Installation {
+	return &Installation{
 		ClientKey:     randomUUID(),
 		BaseURL:       strings.TrimSuffix(baseURL, "/"),
 		Product:       product,
@@ -134,13 +136,13 @@ func NewSite(baseURL, product string) *Site {
 
 // RotateSecret gives the site a new shared secret, as Atlassian does on some
 // reinstalls; the next Install sends it.
-func (s *Site) RotateSecret() {
+func (s *Installation) RotateSecret() {
 	s.SharedSecret = base64.RawURLEncoding.EncodeToString(randomBytes(32))
 }
 
 // InstallToken signs an RS256 lifecycle token for a request to path (under
 // the app base URL), as Atlassian does with signed-install.
-func (h *Host) InstallToken(app App, method, path string, site *Site, accountID string) (string, error) {
+func (h *Host) InstallToken(app App, method, path string, site *Installation, accountID string) (string, error) {
 	now := h.now()
 	claims := jwt.MapClaims{
 		"iss": site.ClientKey,
@@ -158,7 +160,7 @@ func (h *Host) InstallToken(app App, method, path string, site *Site, accountID 
 }
 
 // LifecyclePayload is the body of a lifecycle callback.
-func LifecyclePayload(app App, site *Site, event string) map[string]any {
+func LifecyclePayload(app App, site *Installation, event string) map[string]any {
 	p := map[string]any{
 		"key": app.Key, "clientKey": site.ClientKey, "baseUrl": site.BaseURL,
 		"displayUrl": site.BaseURL, "productType": site.Product, "description": "Simulated " + site.Product + " site",
@@ -174,16 +176,16 @@ func LifecyclePayload(app App, site *Site, event string) map[string]any {
 }
 
 // Install performs a signed install of site into app.
-func (h *Host) Install(ctx context.Context, app App, site *Site, accountID string) error {
+func (h *Host) Install(ctx context.Context, app App, site *Installation, accountID string) error {
 	return h.signedLifecycle(ctx, app, site, "installed", accountID)
 }
 
 // Uninstall performs a signed uninstall.
-func (h *Host) Uninstall(ctx context.Context, app App, site *Site, accountID string) error {
+func (h *Host) Uninstall(ctx context.Context, app App, site *Installation, accountID string) error {
 	return h.signedLifecycle(ctx, app, site, "uninstalled", accountID)
 }
 
-func (h *Host) signedLifecycle(ctx context.Context, app App, site *Site, event, accountID string) error {
+func (h *Host) signedLifecycle(ctx context.Context, app App, site *Installation, event, accountID string) error {
 	tok, err := h.InstallToken(app, http.MethodPost, "/"+event, site, accountID)
 	if err != nil {
 		return err
@@ -193,7 +195,7 @@ func (h *Host) signedLifecycle(ctx context.Context, app App, site *Site, event, 
 
 // SetEnabled sends the enabled or disabled callback, HS256-signed with the
 // site's shared secret.
-func (h *Host) SetEnabled(ctx context.Context, app App, site *Site, enabled bool) error {
+func (h *Host) SetEnabled(ctx context.Context, app App, site *Installation, enabled bool) error {
 	event := "disabled"
 	if enabled {
 		event = "enabled"
@@ -230,7 +232,7 @@ func (h *Host) post(ctx context.Context, target, auth string, body any) error {
 
 // PageToken signs an HS256 token for a request to path?query under the app
 // base URL, with the exact qsh, as Atlassian signs iframe URLs.
-func (h *Host) PageToken(app App, site *Site, method, path string, query url.Values, accountID string) (string, error) {
+func (h *Host) PageToken(app App, site *Installation, method, path string, query url.Values, accountID string) (string, error) {
 	bp := basePath(app.BaseURL)
 	qsh := connect.QueryStringHash(method, bp+path, query.Encode(), bp)
 	return h.hs256(site, qsh, accountID, 3*time.Minute)
@@ -238,7 +240,7 @@ func (h *Host) PageToken(app App, site *Site, method, path string, query url.Val
 
 // PageURL returns the full URL Atlassian would load in the admin-page
 // iframe: the page with its context parameters and a jwt parameter.
-func (h *Host) PageURL(app App, site *Site, path string, query url.Values, accountID string) (string, error) {
+func (h *Host) PageURL(app App, site *Installation, path string, query url.Values, accountID string) (string, error) {
 	tok, err := h.PageToken(app, site, http.MethodGet, path, query, accountID)
 	if err != nil {
 		return "", err
@@ -253,11 +255,11 @@ func (h *Host) PageURL(app App, site *Site, path string, query url.Values, accou
 
 // ContextToken returns what AP.context.getToken() gives the app's front
 // end: an HS256 token whose qsh is the literal "context-qsh".
-func (h *Host) ContextToken(site *Site, accountID string, ttl time.Duration) (string, error) {
+func (h *Host) ContextToken(site *Installation, accountID string, ttl time.Duration) (string, error) {
 	return h.hs256(site, connect.ContextQSH, accountID, ttl)
 }
 
-func (h *Host) hs256(site *Site, qsh, accountID string, ttl time.Duration) (string, error) {
+func (h *Host) hs256(site *Installation, qsh, accountID string, ttl time.Duration) (string, error) {
 	now := h.now()
 	claims := jwt.MapClaims{"iss": site.ClientKey, "iat": now.Unix(), "exp": now.Add(ttl).Unix(), "qsh": qsh}
 	if accountID != "" {
@@ -269,7 +271,7 @@ func (h *Host) hs256(site *Site, qsh, accountID string, ttl time.Duration) (stri
 
 // ForgeToken mints a Forge invocation token for the site's installation,
 // with the host's Forge app id as audience.
-func (h *Host) ForgeToken(site *Site, cloudID, principal string) (string, error) {
+func (h *Host) ForgeToken(site *Installation, cloudID, principal string) (string, error) {
 	return h.Forge.MintToken(forgetest.Claims{
 		InstallationID: "ari:cloud:ecosystem::installation/" + site.InstallationID,
 		APIBaseURL:     "https://api.atlassian.com/ex/" + site.Product + "/" + cloudID,

@@ -90,18 +90,18 @@ func newEnv(t *testing.T, d store.Dialect, opts ...envOptions) *env {
 
 // site returns a new simulated site whose base URL is the key server's
 // loopback address (allowed in tests).
-func (e *env) site(product string) *devsite.Site {
-	return devsite.NewSite(e.keys.URL, product)
+func (e *env) site(product string) *devsite.Installation {
+	return devsite.NewInstallation(e.keys.URL, product)
 }
 
-func (e *env) install(site *devsite.Site) {
+func (e *env) install(site *devsite.Installation) {
 	e.t.Helper()
 	if err := e.host.Install(context.Background(), e.app, site, "557058:installer"); err != nil {
 		e.t.Fatalf("install: %v", err)
 	}
 }
 
-func (e *env) contextToken(site *devsite.Site) string {
+func (e *env) contextToken(site *devsite.Installation) string {
 	e.t.Helper()
 	tok, err := e.host.ContextToken(site, "557058:admin", 3*time.Minute)
 	if err != nil {

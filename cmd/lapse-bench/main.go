@@ -78,7 +78,7 @@ func benchAuth(ctx context.Context, out io.Writer, bin, dbURL string, duration, 
 	}
 	defer stopServer()
 
-	site := devsite.NewSite(keysURL, "jira")
+	site := devsite.NewInstallation(keysURL, "jira")
 	if err := host.Install(ctx, app, site, "557058:bench"); err != nil {
 		return fmt.Errorf("install: %w", err)
 	}

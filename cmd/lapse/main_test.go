@@ -91,7 +91,7 @@ func TestServe_EndToEnd(t *testing.T) {
 			}
 
 			app := devsite.App{BaseURL: "http://" + addr, Key: "com.lapsehq.lapse"}
-			site := devsite.NewSite(keys.URL, "jira")
+			site := devsite.NewInstallation(keys.URL, "jira")
 			if err := host.Install(ctx, app, site, "557058:installer"); err != nil {
 				t.Fatal(err)
 			}

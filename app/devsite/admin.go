@@ -1,0 +1,4 @@
+package devsite
+
+// adminRoutes registers the organization Admin API. (Being written.)
+func (s *Server) adminRoutes() {}

@@ -1,0 +1,4 @@
+package devsite
+
+// confluenceRoutes registers the Confluence REST endpoints. (Being written.)
+func (s *Server) confluenceRoutes() {}

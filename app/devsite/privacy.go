@@ -1,0 +1,4 @@
+package devsite
+
+// privacyRoutes registers the personal data reporting API. (Being written.)
+func (s *Server) privacyRoutes() {}
