@@ -390,3 +390,4 @@ func TestStore_TenantIsolation(t *testing.T) {
 		}
 	})
 }
+
