@@ -269,7 +269,7 @@ func (g *generator) grantProducts(u *User) {
 			}
 			if !never {
 				days := math.Min(g.rng.ExpFloat64()*g.p.MeanDaysSinceActive, 900)
-				u.LastActive[ProductARI(prod, site.CloudID)] = g.p.Now.Add(-time.Duration(days*24*float64(time.Hour))).Truncate(time.Second)
+				u.LastActive[ProductARI(prod, site.CloudID)] = g.p.Now.Add(-time.Duration(days * 24 * float64(time.Hour))).Truncate(time.Second)
 			}
 		}
 	}

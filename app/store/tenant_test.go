@@ -390,4 +390,3 @@ func TestStore_TenantIsolation(t *testing.T) {
 		}
 	})
 }
-
