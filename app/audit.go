@@ -33,6 +33,7 @@ const (
 	AuditTenantLinked      = "tenant.forge_linked"
 	AuditForgeInstalled    = "forge.installed"
 	AuditForgeUpgraded     = "forge.upgraded"
+	AuditOrgConnected      = "org.connected"
 )
 
 // AuditEvent is one append-only entry of a tenant's audit trail.

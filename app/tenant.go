@@ -134,3 +134,21 @@ type SystemToken struct {
 	Token     string
 	ExpiresAt time.Time
 }
+
+// Activity sources: how a tenant's last-active dates are read.
+const (
+	ActivityBulk    = "bulk"     // Admin API v2 users/search, expand productAccess
+	ActivityPerUser = "per_user" // Admin API v1 last-active-dates, one request per user
+)
+
+// OrgConnection links a tenant to its Atlassian organization through an org
+// admin API key.
+type OrgConnection struct {
+	TenantID        string     `json:"tenantId"`
+	OrgID           string     `json:"orgId"`
+	APIKey          string     `json:"-"` // decrypted; never serialised
+	ActivitySource  string     `json:"activitySource,omitempty"`
+	ActivityChecked *time.Time `json:"activityChecked,omitempty"`
+	CreatedAt       time.Time  `json:"createdAt"`
+	UpdatedAt       time.Time  `json:"updatedAt"`
+}

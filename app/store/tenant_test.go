@@ -390,3 +390,44 @@ func TestStore_TenantIsolation(t *testing.T) {
 		}
 	})
 }
+
+func TestStore_OrgConnection(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		tn, _ := s.InstallConnect(ctx, connectInstall("ck-1", "s"))
+		other, _ := s.InstallConnect(ctx, connectInstall("ck-2", "s"))
+		if _, err := s.OrgConnection(ctx, tn.ID); app.ErrorCode(err) != app.ENOTFOUND {
+			t.Fatalf("unconnected tenant: %v", err)
+		}
+		admin := app.Actor{Type: app.ActorAdmin, ID: "557058:admin"}
+		if _, err := s.SetOrgConnection(ctx, tn.ID, "org-1", "", admin); app.ErrorCode(err) != app.EINVALID {
+			t.Fatalf("empty key: %v", err)
+		}
+		if _, err := s.SetOrgConnection(ctx, tn.ID, "org-1", "key-one", admin); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.SetActivitySource(ctx, tn.ID, app.ActivityBulk)
+		c, err := s.SetOrgConnection(ctx, tn.ID, "org-1", "key-two", admin)
+		if err != nil || c.APIKey != "key-two" || c.ActivitySource != "" {
+			t.Fatalf("replaced connection = %+v, %v", c, err)
+		}
+		got, err := s.OrgConnection(ctx, tn.ID)
+		if err != nil || got.APIKey != "key-two" || got.OrgID != "org-1" {
+			t.Fatalf("OrgConnection = %+v, %v", got, err)
+		}
+		if _, err := s.OrgConnection(ctx, other.ID); app.ErrorCode(err) != app.ENOTFOUND {
+			t.Fatal("tenant B sees tenant A's org connection")
+		}
+		db, _ := s.SQLDB()
+		var raw []byte
+		_ = db.QueryRowContext(ctx, "SELECT api_key_enc FROM org_connections WHERE tenant_id = $1", tn.ID).Scan(&raw)
+		if len(raw) == 0 || bytes.Contains(raw, []byte("key-two")) {
+			t.Fatal("the API key is not encrypted at rest")
+		}
+		evs, _ := s.ListAuditEvents(ctx, tn.ID, 100)
+		if last := evs[len(evs)-1]; last.Action != app.AuditOrgConnected || bytes.Contains(last.Data, []byte("key-")) {
+			t.Fatalf("audit event %+v", last)
+		}
+	})
+}
