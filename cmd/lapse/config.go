@@ -25,6 +25,14 @@ const (
 	defaultAppKey       = "com.lapsehq.lapse"
 	defaultAllowedHosts = "*.atlassian.net,*.jira.com,*.atlassian-us-gov-mod.net"
 	defaultJWTLeeway    = 30 * time.Second
+	defaultAPIURL       = "https://api.atlassian.com"
+	// 80 % of Atlassian's Tier 1 pool of 65,000 points per hour for the whole
+	// app: headroom for the requests other replicas have in flight and for
+	// Atlassian's own accounting differences.
+	defaultAppPointsPerHour = 52000
+	// Under the ~200 requests per minute per org reported for the Admin API.
+	defaultAdminRequestsPerMinute = 150
+	defaultAPITimeout             = 30 * time.Second
 	keyFileName         = "encryption.key"
 )
 
@@ -42,6 +50,14 @@ type Config struct {
 	ForgeJWKSURL   string
 	JWTLeeway      time.Duration
 	MigrateOnStart bool
+	// Atlassian APIs outside the tenant's own site, and the budgets Lapse
+	// keeps within.
+	AdminAPIURL            string
+	PrivacyAPIURL          string
+	AppPointsPerHour       int64
+	TenantPointsPerHour    int64
+	AdminRequestsPerMinute int64
+	APITimeout             time.Duration
 	LogFormat      string
 	LogLevel       slog.Level
 
@@ -62,6 +78,8 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		InstallKeysURL: strings.TrimSuffix(getenv("LAPSE_INSTALL_KEYS_URL"), "/"),
 		ForgeJWKSURL:   or(getenv("LAPSE_FORGE_JWKS_URL"), forge.DefaultJWKSURL),
 		LogFormat:      or(getenv("LAPSE_LOG_FORMAT"), "json"),
+		AdminAPIURL:    strings.TrimSuffix(or(getenv("LAPSE_ADMIN_API_URL"), defaultAPIURL), "/"),
+		PrivacyAPIURL:  strings.TrimSuffix(or(getenv("LAPSE_PRIVACY_API_URL"), defaultAPIURL), "/"),
 	}
 	var errs []error
 	var err error
@@ -93,6 +111,24 @@ func (c *Config) parseDurationsAndFlags(getenv func(string) string) []error {
 		}
 		c.JWTLeeway = d
 	}
+	var err error
+	if c.AppPointsPerHour, err = intVar(getenv, "LAPSE_APP_POINTS_PER_HOUR", defaultAppPointsPerHour, 1); err != nil {
+		errs = append(errs, err)
+	}
+	if c.TenantPointsPerHour, err = intVar(getenv, "LAPSE_TENANT_POINTS_PER_HOUR", 0, 0); err != nil {
+		errs = append(errs, err)
+	}
+	if c.AdminRequestsPerMinute, err = intVar(getenv, "LAPSE_ADMIN_REQUESTS_PER_MINUTE", defaultAdminRequestsPerMinute, 1); err != nil {
+		errs = append(errs, err)
+	}
+	c.APITimeout = defaultAPITimeout
+	if v := getenv("LAPSE_API_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 5*time.Minute {
+			errs = append(errs, fmt.Errorf("LAPSE_API_TIMEOUT: %q is not a duration between 1s and 5m (e.g. 30s)", v))
+		}
+		c.APITimeout = d
+	}
 	c.MigrateOnStart = true
 	if v := getenv("LAPSE_MIGRATE_ON_START"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -123,6 +159,11 @@ func (c *Config) validate() []error {
 	if u, err := url.Parse(c.ForgeJWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("LAPSE_FORGE_JWKS_URL: %q must be an absolute http(s) URL", c.ForgeJWKSURL))
 	}
+	for name, v := range map[string]string{"LAPSE_ADMIN_API_URL": c.AdminAPIURL, "LAPSE_PRIVACY_API_URL": c.PrivacyAPIURL} {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q must be an absolute http(s) URL", name, v))
+		}
+	}
 	if len(c.AllowedHosts) == 0 {
 		errs = append(errs, errors.New("LAPSE_ALLOWED_HOSTS: at least one host pattern is required"))
 	}
@@ -141,6 +182,19 @@ func (c *Config) validate() []error {
 
 // secretValue reads NAME, or the file named by NAME_FILE (Kubernetes
 // secrets are mounted as files), but not both.
+// intVar reads an integer variable with a default and a minimum.
+func intVar(getenv func(string) string, name string, def, minimum int64) (int64, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < minimum {
+		return def, fmt.Errorf("%s: %q is not a whole number >= %d", name, v, minimum)
+	}
+	return n, nil
+}
+
 func secretValue(getenv func(string) string, name string) (string, error) {
 	v, file := getenv(name), getenv(name+"_FILE")
 	if v != "" && file != "" {
@@ -212,6 +266,12 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("forge_jwks_url", c.ForgeJWKSURL),
 		slog.Duration("jwt_leeway", c.JWTLeeway),
 		slog.Bool("migrate_on_start", c.MigrateOnStart),
+		slog.String("admin_api_url", c.AdminAPIURL),
+		slog.String("privacy_api_url", c.PrivacyAPIURL),
+		slog.Int64("app_points_per_hour", c.AppPointsPerHour),
+		slog.Int64("tenant_points_per_hour", c.TenantPointsPerHour),
+		slog.Int64("admin_requests_per_minute", c.AdminRequestsPerMinute),
+		slog.Duration("api_timeout", c.APITimeout),
 	)
 }
 

@@ -23,7 +23,9 @@ func TestLoadConfig_Defaults(t *testing.T) {
 	}
 	if c.Addr != ":8080" || c.BaseURL != "http://localhost:8080" || c.DatabaseURL != "data/lapse.db" || c.AppKey != "com.lapsehq.lapse" ||
 		c.JWTLeeway != 30*time.Second || !c.MigrateOnStart || c.ForgeAppID != "" || c.InstallKeysURL != "" ||
-		strings.Join(c.AllowedHosts, ",") != "*.atlassian.net,*.jira.com,*.atlassian-us-gov-mod.net" {
+		strings.Join(c.AllowedHosts, ",") != "*.atlassian.net,*.jira.com,*.atlassian-us-gov-mod.net" ||
+		c.AdminAPIURL != "https://api.atlassian.com" || c.PrivacyAPIURL != "https://api.atlassian.com" ||
+		c.AppPointsPerHour != 52000 || c.TenantPointsPerHour != 0 || c.AdminRequestsPerMinute != 150 || c.APITimeout != 30*time.Second {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -67,6 +69,11 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{"bad_bool", map[string]string{"LAPSE_MIGRATE_ON_START": "maybe"}, "LAPSE_MIGRATE_ON_START"},
 		{"bad_log_format", map[string]string{"LAPSE_LOG_FORMAT": "xml"}, "LAPSE_LOG_FORMAT"},
 		{"bad_keys_url", map[string]string{"LAPSE_INSTALL_KEYS_URL": "ftp://x"}, "LAPSE_INSTALL_KEYS_URL"},
+		{"bad_admin_url", map[string]string{"LAPSE_ADMIN_API_URL": "api.atlassian.com"}, "LAPSE_ADMIN_API_URL"},
+		{"bad_points", map[string]string{"LAPSE_APP_POINTS_PER_HOUR": "lots"}, "LAPSE_APP_POINTS_PER_HOUR"},
+		{"zero_admin_rate", map[string]string{"LAPSE_ADMIN_REQUESTS_PER_MINUTE": "0"}, "LAPSE_ADMIN_REQUESTS_PER_MINUTE"},
+		{"negative_tenant_points", map[string]string{"LAPSE_TENANT_POINTS_PER_HOUR": "-1"}, "LAPSE_TENANT_POINTS_PER_HOUR"},
+		{"bad_api_timeout", map[string]string{"LAPSE_API_TIMEOUT": "1ms"}, "LAPSE_API_TIMEOUT"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
