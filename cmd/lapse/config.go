@@ -33,7 +33,7 @@ const (
 	// Under the ~200 requests per minute per org reported for the Admin API.
 	defaultAdminRequestsPerMinute = 150
 	defaultAPITimeout             = 30 * time.Second
-	keyFileName         = "encryption.key"
+	keyFileName                   = "encryption.key"
 )
 
 // Config is everything Lapse reads from its environment. Only cmd reads the
@@ -58,8 +58,8 @@ type Config struct {
 	TenantPointsPerHour    int64
 	AdminRequestsPerMinute int64
 	APITimeout             time.Duration
-	LogFormat      string
-	LogLevel       slog.Level
+	LogFormat              string
+	LogLevel               slog.Level
 
 	// generatedKeyPath is set when the SQLite default generated or loaded
 	// an encryption key from the data directory.
