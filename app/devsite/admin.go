@@ -24,9 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-	"weak"
 )
 
 // Page sizes. Only the users/search default (50) and the groups/search
@@ -78,23 +76,23 @@ type AdminBehavior struct {
 	ProductAccess string
 }
 
-// adminBehaviors holds each server's AdminBehavior. It lives here rather
-// than in Server because server.go belongs to the shared pipeline; weak keys
-// let servers be collected.
-var adminBehaviors sync.Map // weak.Pointer[Server] → AdminBehavior
-
 // SetAdminBehavior changes how the simulated Admin API behaves.
-func (s *Server) SetAdminBehavior(b AdminBehavior) { adminBehaviors.Store(weak.Make(s), b) }
+func (s *Server) SetAdminBehavior(b AdminBehavior) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.adminBehavior = b
+}
 
 // AdminBehavior returns the current Admin API behaviour.
 func (s *Server) AdminBehavior() AdminBehavior {
-	v, _ := adminBehaviors.Load(weak.Make(s))
-	b, _ := v.(AdminBehavior)
-	return b
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.adminBehavior
 }
 
+// cursorTTL is called with s.mu held.
 func (s *Server) cursorTTL() time.Duration {
-	switch ttl := s.AdminBehavior().CursorTTL; {
+	switch ttl := s.adminBehavior.CursorTTL; {
 	case ttl == 0:
 		return DefaultCursorTTL
 	case ttl < 0:

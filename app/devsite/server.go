@@ -60,6 +60,9 @@ type Server struct {
 	limiter *limiterState
 	ledger  []LedgerEntry
 	stats   map[string]*EndpointStats
+	// adminBehavior plays Atlassian's unpublished or disputed Admin API
+	// behaviours (cursor lifetime, productAccess support).
+	adminBehavior AdminBehavior
 	// installs are the Connect installations of apps into sites, by
 	// installKey; forgeTokens the system tokens the site minted.
 	installs    map[string]*siteInstall

@@ -1,0 +1,188 @@
+package adminapi_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lapsehq/lapse/app/adminapi"
+	"github.com/lapsehq/lapse/app/atlassian"
+	"github.com/lapsehq/lapse/app/devsite"
+)
+
+// clock is a fake clock shared by the simulated site and the client: when
+// the client paces itself (its minute window is full) it "sleeps" by
+// moving the clock, so the site sees the same paced traffic.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
+	c.Advance(d)
+	return ctx.Err()
+}
+
+// fixture is a simulated org served over real HTTP.
+type fixture struct {
+	srv   *devsite.Server
+	url   string
+	orgID string
+	key   string
+	clock *clock
+	sent  atomic.Int64 // requests that reached the HTTP transport
+	// fault, when set, may replace a request's round trip.
+	fault func(req *http.Request, next http.RoundTripper) (*http.Response, error, bool)
+}
+
+func setup(t *testing.T, p devsite.Params) *fixture {
+	t.Helper()
+	f := &fixture{clock: &clock{t: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}}
+	srv, err := devsite.NewServer(devsite.Config{Params: p, NowFunc: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	srv.SetBaseURL(ts.URL)
+	f.srv, f.url = srv, ts.URL
+	srv.WithOrg(func(o *devsite.Org) { f.orgID, f.key = o.ID, o.APIKey })
+	return f
+}
+
+// client returns a client of the fixture's org; mod adjusts its config.
+func (f *fixture) client(t *testing.T, mod func(*adminapi.Config)) *adminapi.Client {
+	t.Helper()
+	cfg := adminapi.Config{
+		BaseURL: f.url, APIKey: f.key, OrgID: f.orgID, TenantID: "t1",
+		MaxWait:    2 * time.Minute,
+		HTTPClient: &http.Client{Transport: roundTripFunc(f.roundTrip), Timeout: 10 * time.Second},
+		Retry:      atlassian.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
+		NowFunc:    f.clock.Now, SleepFunc: f.clock.Sleep,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := adminapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (fn roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return fn(r) }
+
+func (f *fixture) roundTrip(req *http.Request) (*http.Response, error) {
+	f.sent.Add(1)
+	if f.fault != nil {
+		if resp, err, ok := f.fault(req, http.DefaultTransport); ok {
+			return resp, err
+		}
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// org runs fn with the simulated org locked.
+func (f *fixture) org(fn func(o *devsite.Org)) { f.srv.WithOrg(fn) }
+
+// collect drains an iterator.
+func collect[T any](t *testing.T, seq func(func(T, error) bool)) ([]T, error) {
+	t.Helper()
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func TestNew_Validates(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		cfg  adminapi.Config
+	}{
+		{"no_key", adminapi.Config{OrgID: "o"}},
+		{"no_org", adminapi.Config{APIKey: "k"}},
+		{"bad_url", adminapi.Config{APIKey: "k", OrgID: "o", BaseURL: "api.atlassian.com"}},
+		{"negative_rate", adminapi.Config{APIKey: "k", OrgID: "o", RequestsPerMinute: -1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := adminapi.New(tc.cfg); err == nil {
+				t.Error("New accepted an invalid config")
+			}
+		})
+	}
+}
+
+func TestClient_WrongKey(t *testing.T) {
+	t.Parallel()
+	f := setup(t, devsite.Params{Seed: 1, Users: 20})
+	c := f.client(t, func(cfg *adminapi.Config) { cfg.APIKey = "not-the-key" })
+	_, err := collect(t, c.SearchUsers(t.Context(), adminapi.UserQuery{}))
+	var ae *atlassian.APIError
+	var pe *adminapi.PageError
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized || !errors.As(err, &pe) || pe.Yielded != 0 {
+		t.Fatalf("err = %v, want a 401 PageError", err)
+	}
+	if _, err := c.LastActiveDates(t.Context(), "x"); !errors.As(err, &ae) || ae.Status != 401 {
+		t.Errorf("LastActiveDates err = %v", err)
+	}
+}
+
+// TestClient_BudgetStopsListing shows the client honouring its per-minute
+// limit: with MaxWait 0 it stops with a BudgetError instead of waiting,
+// reports how far it got, and resumes from the failed page's cursor.
+func TestClient_BudgetStopsListing(t *testing.T) {
+	t.Parallel()
+	f := setup(t, devsite.Params{Seed: 1, Users: 500})
+	budget := atlassian.NewMemoryBudget()
+	c := f.client(t, func(cfg *adminapi.Config) {
+		cfg.Budget, cfg.RequestsPerMinute, cfg.MaxWait = budget, 3, 0
+	})
+	got, err := collect(t, c.SearchUsers(t.Context(), adminapi.UserQuery{Limit: 100}))
+	var pe *adminapi.PageError
+	var be *atlassian.BudgetError
+	if !errors.As(err, &pe) || !errors.As(err, &be) {
+		t.Fatalf("err = %v, want PageError with BudgetError", err)
+	}
+	if len(got) != 300 || pe.Yielded != 300 || pe.Cursor == "" || be.Scope != "admin:org:"+f.orgID || f.sent.Load() != 3 {
+		t.Fatalf("yielded %d (%d), cursor %q, scope %q, sent %d", len(got), pe.Yielded, pe.Cursor, be.Scope, f.sent.Load())
+	}
+	now := f.clock.Now()
+	for scope, window := range map[string]time.Duration{
+		"admin:org:" + f.orgID: time.Minute, "admin-requests:app": time.Hour, "admin-requests:tenant:t1": time.Hour,
+	} {
+		if used, _ := budget.Usage(t.Context(), now, scope, window); used != 3 {
+			t.Errorf("%s used %d, want 3", scope, used)
+		}
+	}
+
+	f.clock.Advance(be.ResetAt.Sub(now))
+	rest, err := collect(t, c.SearchUsers(t.Context(), adminapi.UserQuery{Limit: 100, Cursor: pe.Cursor}))
+	if err != nil || len(rest) != 200 || rest[0].AccountID <= got[len(got)-1].AccountID {
+		t.Fatalf("resume: %d users, err %v", len(rest), err)
+	}
+}

@@ -1,0 +1,206 @@
+package inventory_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/adminapi"
+	"github.com/lapsehq/lapse/app/atlassian"
+	"github.com/lapsehq/lapse/app/devsite"
+	"github.com/lapsehq/lapse/app/inventory"
+)
+
+// countingTransport counts the HTTP requests a client sends.
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+type fixture struct {
+	srv     *devsite.Server
+	client  *adminapi.Client
+	counter *countingTransport
+	cloudID string
+	orgID   string
+}
+
+func newFixture(t *testing.T, p devsite.Params, budget atlassian.Budget, perMinute int64) *fixture {
+	t.Helper()
+	srv, err := devsite.NewServer(devsite.Config{Params: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	srv.SetBaseURL(ts.URL)
+	f := &fixture{srv: srv, counter: &countingTransport{}}
+	var key string
+	srv.WithOrg(func(o *devsite.Org) { f.orgID, key, f.cloudID = o.ID, o.APIKey, o.Sites[0].CloudID })
+	f.client, err = adminapi.New(adminapi.Config{BaseURL: ts.URL, APIKey: key, OrgID: f.orgID, TenantID: "t1",
+		Budget: budget, RequestsPerMinute: perMinute, HTTPClient: &http.Client{Transport: f.counter, Timeout: 10 * time.Second},
+		Retry: atlassian.RetryPolicy{MaxRetries: 6, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// truth is what the simulated org says each account holds on the site.
+func (f *fixture) truth() map[string]map[string]*time.Time {
+	out := map[string]map[string]*time.Time{}
+	f.srv.WithOrg(func(o *devsite.Org) {
+		site := o.Sites[0]
+		for _, u := range o.Users {
+			for _, ari := range o.ProductAccess(u) {
+				if !slices.ContainsFunc(site.Products, func(p string) bool { return devsite.ProductARI(p, site.CloudID) == ari }) {
+					continue
+				}
+				if out[u.AccountID] == nil {
+					out[u.AccountID] = map[string]*time.Time{}
+				}
+				var last *time.Time
+				if t, ok := u.LastActive[ari]; ok {
+					t := t.UTC()
+					last = &t
+				}
+				out[u.AccountID][ari] = last
+			}
+		}
+	})
+	return out
+}
+
+func collect(t *testing.T, plan *inventory.Plan) map[string]inventory.Account {
+	t.Helper()
+	got := map[string]inventory.Account{}
+	for acc, err := range plan.Accounts(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := got[acc.AccountID]; dup {
+			t.Fatalf("account %s listed twice", acc.AccountID)
+		}
+		got[acc.AccountID] = acc
+	}
+	return got
+}
+
+func assertMatchesTruth(t *testing.T, f *fixture, got map[string]inventory.Account) {
+	t.Helper()
+	want := f.truth()
+	if len(got) != len(want) {
+		t.Fatalf("inventory has %d accounts, the site %d", len(got), len(want))
+	}
+	for id, products := range want {
+		acc, ok := got[id]
+		if !ok || !acc.ActivityKnown || len(acc.Access) != len(products) {
+			t.Fatalf("account %s: got %+v, want products %v", id, acc, products)
+		}
+		for _, a := range acc.Access {
+			w, ok := products[a.ResourceID]
+			if !ok || len(a.Paths) == 0 {
+				t.Fatalf("account %s: unexpected access %+v", id, a)
+			}
+			if (w == nil) != (a.LastActive == nil) || (w != nil && !w.Equal(*a.LastActive)) {
+				t.Fatalf("account %s on %s: last active %v, want %v", id, a.ResourceID, a.LastActive, w)
+			}
+		}
+	}
+}
+
+func TestInventory_BulkMatchesSiteAndCostsTheMinimum(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, devsite.Params{Seed: 7, Users: 1234}, nil, 100000)
+	plan, err := inventory.Prepare(context.Background(), f.client, inventory.Options{CloudID: f.cloudID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.ActivitySource != app.ActivityBulk || !plan.Detected {
+		t.Fatalf("activity source %q (detected %v), want bulk", plan.ActivitySource, plan.Detected)
+	}
+	before := f.counter.n.Load()
+	got := collect(t, plan)
+	assertMatchesTruth(t, f, got)
+
+	// Requests: ⌈users with access / 100⌉ users/search pages, nothing else.
+	want := int64((len(got) + adminapi.MaxPageSize - 1) / adminapi.MaxPageSize)
+	if n := f.counter.n.Load() - before; n != want && n != want+1 {
+		t.Fatalf("account listing took %d requests, want %d (⌈%d/%d⌉, +1 for a last empty page)", n, want, len(got), adminapi.MaxPageSize)
+	}
+	// Billable paths: synced grants are flagged, every path names its group.
+	var synced int
+	for _, acc := range got {
+		for _, a := range acc.Access {
+			for _, p := range a.Paths {
+				if p.GroupName == "" || p.Product == "" {
+					t.Fatalf("incomplete path %+v", p)
+				}
+				if p.Synced {
+					synced++
+				}
+			}
+		}
+	}
+	if synced == 0 {
+		t.Fatal("no path through an IdP-synced group; the generator makes some")
+	}
+}
+
+// TestInventory_PerUserFallbackAgrees: the v1 per-user path gives the same
+// accounts and dates as the bulk path, at one extra request per account.
+func TestInventory_PerUserFallbackAgrees(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, devsite.Params{Seed: 7, Users: 300}, nil, 100000)
+	plan, err := inventory.Prepare(context.Background(), f.client, inventory.Options{CloudID: f.cloudID, ActivitySource: app.ActivityPerUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.counter.n.Load()
+	got := collect(t, plan)
+	assertMatchesTruth(t, f, got)
+	pages := int64((len(got) + adminapi.MaxPageSize - 1) / adminapi.MaxPageSize)
+	if n := f.counter.n.Load() - before; n < pages+int64(len(got)) || n > pages+1+int64(len(got)) {
+		t.Fatalf("per-user listing took %d requests, want %d pages + %d per-user", n, pages, len(got))
+	}
+}
+
+// TestInventory_StopsAtBudget: with a request budget smaller than the work
+// the inventory stops, never exceeds the budget, and says how far it got.
+func TestInventory_StopsAtBudget(t *testing.T) {
+	t.Parallel()
+	budget := atlassian.NewMemoryBudget()
+	f := newFixture(t, devsite.Params{Seed: 3, Users: 2000}, budget, 12)
+	plan, err := inventory.Prepare(context.Background(), f.client, inventory.Options{CloudID: f.cloudID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := 0
+	var stop error
+	for _, err := range plan.Accounts(context.Background()) {
+		if err != nil {
+			stop = err
+			break
+		}
+		done++
+	}
+	var ie *inventory.IncompleteError
+	var be *atlassian.BudgetError
+	if !errors.As(stop, &ie) || !errors.As(stop, &be) {
+		t.Fatalf("stop = %v, want an IncompleteError wrapping a BudgetError", stop)
+	}
+	if ie.Done != done || done == 0 || ie.RetryAt.IsZero() || ie.Cursor == "" {
+		t.Fatalf("incomplete = %+v after %d accounts", ie, done)
+	}
+	if n := f.counter.n.Load(); n > 12 {
+		t.Fatalf("%d requests sent with a budget of 12 per minute", n)
+	}
+}
