@@ -207,7 +207,7 @@ func (s *Server) setFaults(cfg FaultConfig) {
 func (s *Server) withFaults(w http.ResponseWriter, r *http.Request, c *call, h func(http.ResponseWriter)) {
 	kind, cfg := s.drawFault(c)
 	if !wait(r.Context(), time.Duration(cfg.FixedLatency)) {
-		dropConnection(w)
+		dropConnection(w, r)
 		return
 	}
 	switch kind {
@@ -215,15 +215,15 @@ func (s *Server) withFaults(w http.ResponseWriter, r *http.Request, c *call, h f
 		h(w)
 	case faultSlow:
 		if !wait(r.Context(), time.Duration(cfg.SlowDelay)) {
-			dropConnection(w) // the client gave up; nothing to answer
+			dropConnection(w, r) // the client gave up; nothing to answer
 			return
 		}
 		h(w)
 	case faultDrop:
-		dropConnection(w)
+		dropConnection(w, r)
 	case faultTimeout:
 		wait(r.Context(), time.Duration(cfg.TimeoutHold))
-		dropConnection(w)
+		dropConnection(w, r)
 	case fault429, fault503:
 		s.writeInjected(w, c, kind, cfg)
 	case fault500:
@@ -235,7 +235,7 @@ func (s *Server) withFaults(w http.ResponseWriter, r *http.Request, c *call, h f
 			// Count what the site did; the client sees nothing.
 			rec.status, rec.wrote = buf.status, true
 		}
-		dropConnection(w)
+		dropConnection(w, r)
 	}
 }
 
@@ -257,13 +257,15 @@ func (s *Server) writeInjected(w http.ResponseWriter, c *call, kind string, cfg 
 	switch c.API {
 	case APIJira:
 		// Shaped like a burst refusal: the kind of 429 a healthy app meets.
+		// The quota headers admit wrote stay; the burst entries join them.
 		size := max(burstSize(limits, c), 1)
 		h.Set("RateLimit-Reason", policyBurst)
-		h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=1", policyBurst, size))
-		h.Set("RateLimit", fmt.Sprintf("%q;r=0;t=%d", policyBurst, secs))
+		appendList(h, "RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=1", policyBurst, size))
+		appendList(h, "RateLimit", fmt.Sprintf("%q;r=0;t=%d", policyBurst, secs))
 		h.Set("X-RateLimit-Limit", strconv.Itoa(size))
 		h.Set("X-RateLimit-Remaining", "0")
 		h.Set("X-RateLimit-Reset", reset)
+		h.Del("X-RateLimit-NearLimit")
 	case APIConfluence:
 		// Confluence's burst protection has no documented reason value.
 		h.Set("X-RateLimit-Limit", strconv.Itoa(max(limits.Burst["GET"], 1)))
@@ -275,6 +277,14 @@ func (s *Server) writeInjected(w http.ResponseWriter, c *call, kind string, cfg 
 		h.Set("X-RateLimit-Reset", reset)
 	}
 	writeAPIError(w, c, http.StatusTooManyRequests, "rate-limited", "Rate limit exceeded.")
+}
+
+// appendList adds an entry to a structured-field list header.
+func appendList(h http.Header, name, entry string) {
+	if cur := h.Get(name); cur != "" {
+		entry = cur + ", " + entry
+	}
+	h.Set(name, entry)
 }
 
 // writeAPIError writes an error in the shape of the request's API.
@@ -306,9 +316,12 @@ func wait(ctx context.Context, d time.Duration) bool {
 
 // dropConnection closes the client's connection without an answer. The
 // status recorded for the statistics is 0 ("no answer") unless the caller
-// already recorded what the handler did. HTTP/2 connections, which cannot
-// be hijacked, get their stream reset instead.
-func dropConnection(w http.ResponseWriter) {
+// already recorded what the handler did. The connection is closed only once
+// the request is over (net/http cancels its context after the handler
+// returns), so a client that sees the drop also sees the request counted
+// and charged. HTTP/2 connections, which cannot be hijacked, get their
+// stream reset instead.
+func dropConnection(w http.ResponseWriter, r *http.Request) {
 	if rec, ok := w.(*statusRecorder); ok && !rec.wrote {
 		rec.status, rec.wrote = 0, true
 	}
@@ -316,7 +329,10 @@ func dropConnection(w http.ResponseWriter) {
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	_ = conn.Close()
+	go func() {
+		<-r.Context().Done()
+		_ = conn.Close()
+	}()
 }
 
 // discardWriter collects a handler's answer that is never sent.

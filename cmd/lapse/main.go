@@ -30,6 +30,7 @@ commands:
   serve     run the HTTP service (migrates the database first unless LAPSE_MIGRATE_ON_START=false)
   migrate   apply database migrations and exit (for a Kubernetes Job or init container)
   version   print the version
+  devsite   run a simulated Atlassian site (Admin API, Jira, Confluence) to develop and test against
 
 configuration comes from LAPSE_* environment variables; see README.md.
 `
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, getenv, stderr, nil)
 	case "migrate":
 		return runMigrate(ctx, getenv, stdout, stderr)
+	case "devsite":
+		return runDevsite(ctx, args[1:], getenv, stdout, stderr, nil)
 	case "version":
 		fmt.Fprintln(stdout, "lapse", version)
 		return nil
