@@ -3,6 +3,7 @@ package devsite
 import (
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -444,3 +445,17 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection (fault
 // injection hijacks it to drop answers).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Stats returns a copy of the per-endpoint request, status and points
+// counters.
+func (s *Server) Stats() map[string]EndpointStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]EndpointStats, len(s.stats))
+	for k, v := range s.stats {
+		st := *v
+		st.Statuses = maps.Clone(v.Statuses)
+		out[k] = st
+	}
+	return out
+}

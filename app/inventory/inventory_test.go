@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 type fixture struct {
+	url     string
 	srv     *devsite.Server
 	client  *adminapi.Client
 	counter *countingTransport
@@ -34,6 +36,10 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, p devsite.Params, budget atlassian.Budget, perMinute int64) *fixture {
+	return newFixtureWait(t, p, budget, perMinute, 0)
+}
+
+func newFixtureWait(t *testing.T, p devsite.Params, budget atlassian.Budget, perMinute int64, maxWait time.Duration) *fixture {
 	t.Helper()
 	srv, err := devsite.NewServer(devsite.Config{Params: p})
 	if err != nil {
@@ -42,16 +48,31 @@ func newFixture(t *testing.T, p devsite.Params, budget atlassian.Budget, perMinu
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	srv.SetBaseURL(ts.URL)
-	f := &fixture{srv: srv, counter: &countingTransport{}}
+	f := &fixture{url: ts.URL, srv: srv, counter: &countingTransport{}}
 	var key string
 	srv.WithOrg(func(o *devsite.Org) { f.orgID, key, f.cloudID = o.ID, o.APIKey, o.Sites[0].CloudID })
 	f.client, err = adminapi.New(adminapi.Config{BaseURL: ts.URL, APIKey: key, OrgID: f.orgID, TenantID: "t1",
-		Budget: budget, RequestsPerMinute: perMinute, HTTPClient: &http.Client{Transport: f.counter, Timeout: 10 * time.Second},
+		Budget: budget, RequestsPerMinute: perMinute, MaxWait: maxWait, HTTPClient: &http.Client{Transport: f.counter, Timeout: 2 * time.Second},
 		Retry: atlassian.RetryPolicy{MaxRetries: 6, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// control sends a JSON body to the simulated site's control API.
+func (f *fixture) control(t *testing.T, method, path, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+	}
 }
 
 // truth is what the simulated org says each account holds on the site.
@@ -160,6 +181,9 @@ func TestInventory_BulkMatchesSiteAndCostsTheMinimum(t *testing.T) {
 func TestInventory_PerUserFallbackAgrees(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, devsite.Params{Seed: 7, Users: 300}, nil, 100000)
+	// The per-user path is one request per account; lift the site's
+	// per-minute limit so this test measures agreement, not pacing.
+	f.control(t, http.MethodPatch, "/_devsite/limits", `{"adminRequestsPerMinute": 100000}`)
 	plan, err := inventory.Prepare(context.Background(), f.client, inventory.Options{CloudID: f.cloudID, ActivitySource: app.ActivityPerUser})
 	if err != nil {
 		t.Fatal(err)
@@ -202,5 +226,34 @@ func TestInventory_StopsAtBudget(t *testing.T) {
 	}
 	if n := f.counter.n.Load(); n > 12 {
 		t.Fatalf("%d requests sent with a budget of 12 per minute", n)
+	}
+}
+
+// TestInventory_UnderFaults: with 20 % of Admin API requests failing (drops,
+// timeouts, 429, 500, 503) the inventory is identical to the site.
+func TestInventory_UnderFaults(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWait(t, devsite.Params{Seed: 11, Users: 1500}, nil, 100000, time.Minute)
+	f.control(t, http.MethodPut, "/_devsite/faults", `{"seed": 5, "timeoutHold": "300ms", "retryAfter": "1s",
+		"admin": {"drop": 0.04, "timeout": 0.04, "status429": 0.04, "status500": 0.04, "status503": 0.04}}`)
+	plan, err := inventory.Prepare(context.Background(), f.client, inventory.Options{CloudID: f.cloudID, ActivitySource: app.ActivityBulk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertMatchesTruth(t, f, collect(t, plan))
+	failed := 0
+	for _, st := range f.srv.Stats() {
+		for status, n := range st.Statuses {
+			if status != "OK" {
+				failed += int(n)
+			}
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no fault was injected; the test proves nothing")
+	}
+	t.Logf("%d of the requests failed and were retried", failed)
+	if len(f.srv.Ledger()) != 0 {
+		t.Fatal("an inventory changed the site")
 	}
 }
