@@ -76,9 +76,12 @@ func (s *Server) RegisterConnectInstall(siteName, product, appKey string, scopes
 }
 
 // MintSystemToken mints a Forge system token (x-forge-oauth-system) for an
-// installation in one product of a site, valid for ttl. It returns "" when
-// the site does not exist.
+// installation in one product ("jira" or "confluence") of a site, valid for
+// ttl. It returns "" when the site or product does not exist.
 func (s *Server) MintSystemToken(siteName, product, installationID string, ttl time.Duration) string {
+	if product != APIJira && product != APIConfluence {
+		return ""
+	}
 	tok := "devsite-forge-" + randomHex(24)
 	now := s.now()
 	s.mu.Lock()
@@ -360,6 +363,10 @@ func (s *Server) handleJiraPermissionsCheck(w http.ResponseWriter, r *http.Reque
 	}
 	granted := s.grantedGlobal(u, c.Site, req.GlobalPermissions)
 	s.mu.Unlock()
+	// A POST, but a read: it is charged per permission returned, like the
+	// identity reads, not the flat 1 point of a write (permission checks
+	// "accrued points heavily", DOMAIN §4.2).
+	c.Write = false
 	c.Objects = len(granted)
 	writeJSON(w, http.StatusOK, map[string]any{"globalPermissions": granted, "projectPermissions": []any{}})
 }
