@@ -244,4 +244,3 @@ func send(method, url, body string) error {
 	}
 	return nil
 }
-
