@@ -138,9 +138,13 @@ func assertMatchesTruth(t *testing.T, f *fixture, got map[string]inventory.Accou
 	}
 }
 
+// TestInventory_BulkMatchesSiteAndCostsTheMinimum: a 10,000-account org is
+// inventoried exactly, in ⌈accounts/page⌉ users/search requests plus the
+// plan's group requests, and with zero Jira/Confluence points.
 func TestInventory_BulkMatchesSiteAndCostsTheMinimum(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, devsite.Params{Seed: 7, Users: 1234}, nil, 100000)
+	f := newFixture(t, devsite.Params{Seed: 7, Users: 10000}, nil, 100000)
+	f.control(t, http.MethodPatch, "/_devsite/limits", `{"adminRequestsPerMinute": 100000}`)
 	plan, err := inventory.Prepare(context.Background(), f.client, inventory.Options{CloudID: f.cloudID})
 	if err != nil {
 		t.Fatal(err)
@@ -148,14 +152,23 @@ func TestInventory_BulkMatchesSiteAndCostsTheMinimum(t *testing.T) {
 	if plan.ActivitySource != app.ActivityBulk || !plan.Detected {
 		t.Fatalf("activity source %q (detected %v), want bulk", plan.ActivitySource, plan.Detected)
 	}
+	// The plan: one workspaces page, one group page, one role-assignment page
+	// per granting group, one detection request.
+	if n, want := f.counter.n.Load(), int64(3+len(plan.Grants)); n != want {
+		t.Fatalf("the plan took %d requests, want %d", n, want)
+	}
 	before := f.counter.n.Load()
 	got := collect(t, plan)
 	assertMatchesTruth(t, f, got)
 
-	// Requests: ⌈users with access / 100⌉ users/search pages, nothing else.
 	want := int64((len(got) + adminapi.MaxPageSize - 1) / adminapi.MaxPageSize)
-	if n := f.counter.n.Load() - before; n != want && n != want+1 {
-		t.Fatalf("account listing took %d requests, want %d (⌈%d/%d⌉, +1 for a last empty page)", n, want, len(got), adminapi.MaxPageSize)
+	if n := f.counter.n.Load() - before; n != want {
+		t.Fatalf("account listing took %d requests, want ⌈%d/%d⌉ = %d", n, len(got), adminapi.MaxPageSize, want)
+	}
+	for endpoint, st := range f.srv.Stats() {
+		if !strings.HasPrefix(endpoint, "GET /admin/") && !strings.HasPrefix(endpoint, "POST /admin/") || st.Points != 0 {
+			t.Fatalf("the inventory called %s (%d points); it must use the Admin API only", endpoint, st.Points)
+		}
 	}
 	// Billable paths: synced grants are flagged, every path names its group.
 	var synced int
