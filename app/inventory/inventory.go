@@ -24,8 +24,13 @@ import (
 
 // Options select what to inventory.
 type Options struct {
-	// CloudID is the tenant's site.
+	// CloudID is the tenant's site. When it is unknown (Connect installs do
+	// not carry it), SiteURL finds the site among the org's workspaces.
 	CloudID string
+	SiteURL string
+	// Family keeps the products of one Atlassian product family: "jira"
+	// (jira-software, jira-servicedesk, …) or "confluence". Empty keeps all.
+	Family string
 	// Products limits the inventory to these product keys (e.g.
 	// jira-software); empty means every product on the site.
 	Products []string
@@ -105,7 +110,7 @@ type Plan struct {
 // activity source.
 func Prepare(ctx context.Context, c *adminapi.Client, opts Options) (*Plan, error) {
 	p := &Plan{CloudID: opts.CloudID, Grants: map[string][]Grant{}, client: c, pageSize: opts.PageSize, ActivitySource: opts.ActivitySource}
-	if err := p.readResources(ctx, opts.Products); err != nil {
+	if err := p.readResources(ctx, opts); err != nil {
 		return nil, err
 	}
 	if len(p.Resources) == 0 {
@@ -123,20 +128,35 @@ func Prepare(ctx context.Context, c *adminapi.Client, opts Options) (*Plan, erro
 }
 
 // readResources keeps the workspaces of the site: product ARIs end in
-// "::site/<cloudId>".
-func (p *Plan) readResources(ctx context.Context, products []string) error {
+// "::site/<cloudId>"; without a cloud id the site is matched by URL.
+func (p *Plan) readResources(ctx context.Context, opts Options) error {
 	for ws, err := range p.client.Workspaces(ctx) {
 		if err != nil {
 			return fmt.Errorf("inventory: workspaces: %w", err)
 		}
 		product, cloudID, ok := parseProductARI(ws.ID)
-		if !ok || cloudID != p.CloudID || ws.Sandbox || (len(products) > 0 && !slices.Contains(products, product)) {
+		if !ok || ws.Sandbox || !inFamily(product, opts.Family) || (len(opts.Products) > 0 && !slices.Contains(opts.Products, product)) {
 			continue
 		}
-		p.Resources = append(p.Resources, Resource{ID: ws.ID, Product: product, Name: ws.Name})
+		if p.CloudID == "" && opts.SiteURL != "" && siteRoot(ws.HostURL) == siteRoot(opts.SiteURL) {
+			p.CloudID = cloudID
+		}
+		if cloudID == p.CloudID && p.CloudID != "" {
+			p.Resources = append(p.Resources, Resource{ID: ws.ID, Product: product, Name: ws.Name})
+		}
 	}
 	slices.SortFunc(p.Resources, func(a, b Resource) int { return strings.Compare(a.ID, b.ID) })
 	return nil
+}
+
+func inFamily(product, family string) bool {
+	return family == "" || product == family || strings.HasPrefix(product, family+"-")
+}
+
+// siteRoot normalises a site URL: Confluence's base URL carries /wiki.
+func siteRoot(u string) string {
+	u = strings.ToLower(strings.TrimSuffix(u, "/"))
+	return strings.TrimSuffix(u, "/wiki")
 }
 
 // parseProductARI splits "ari:cloud:<product>::site/<cloudId>".

@@ -359,3 +359,27 @@ func (s *Store) setState(ctx context.Context, row *tenantRow, state app.TenantSt
 	}
 	return s.toTenant(row)
 }
+
+// FindTenantByRef finds a tenant by any of its identities: Lapse's id, the
+// Connect clientKey or the Forge installation id. It serves operators'
+// commands, where any of them may be at hand.
+func (s *Store) FindTenantByRef(ctx context.Context, ref string) (*app.Tenant, error) {
+	for _, col := range []string{"id", "client_key", "installation_id"} {
+		t, err := s.findTenant(ctx, col+" = ?", ref)
+		if app.ErrorCode(err) != app.ENOTFOUND {
+			return t, err
+		}
+	}
+	return nil, app.Errorf(app.ENOTFOUND, "no tenant has the id, clientKey or installation id %q", ref)
+}
+
+// SetTenantCloudID records a tenant's cloud id once it is known (Connect
+// installs do not carry it; the Admin API's workspaces do).
+func (s *Store) SetTenantCloudID(ctx context.Context, tenantID, cloudID string) error {
+	err := s.db.WithContext(ctx).Model(&tenantRow{}).Where("id = ? AND cloud_id = ''", tenantID).
+		Updates(map[string]any{"cloud_id": cloudID, "updated_at": s.nowUTC()}).Error
+	if err != nil {
+		return fmt.Errorf("store: set tenant cloud id: %w", err)
+	}
+	return nil
+}

@@ -11,6 +11,9 @@ import (
 	"syscall"
 )
 
+// stdin is where connect-org reads the API key; tests replace it.
+var stdin io.Reader = os.Stdin
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
@@ -31,6 +34,10 @@ commands:
   migrate   apply database migrations and exit (for a Kubernetes Job or init container)
   version   print the version
   devsite   run a simulated Atlassian site (Admin API, Jira, Confluence) to develop and test against
+  connect-org --tenant REF --org ORG_ID < key-file
+            store a tenant's organization id and Admin API key (encrypted)
+  inventory --tenant REF [--json]
+            read who holds which product on the tenant's site, through which group, last active when
 
 configuration comes from LAPSE_* environment variables; see README.md.
 `
@@ -46,6 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, getenv, stderr, nil)
 	case "migrate":
 		return runMigrate(ctx, getenv, stdout, stderr)
+	case "connect-org":
+		return runConnectOrg(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "inventory":
+		return runInventory(ctx, args[1:], getenv, stdout, stderr)
 	case "devsite":
 		return runDevsite(ctx, args[1:], getenv, stdout, stderr, nil)
 	case "version":
