@@ -105,3 +105,20 @@ func windowEnd(now time.Time, window time.Duration) time.Time {
 	}
 	return WindowStart(now, window).Add(window)
 }
+
+// Scopes of Atlassian's points pools, shared by the Jira and Confluence
+// clients: Atlassian counts both products in one app-wide pool (Tier 1) and,
+// on Tier 2, one pool per tenant (DOMAIN.md §4.3).
+const ScopeAppPoints = "points:app"
+
+// TenantPointsScope is the budget scope of a tenant's points pool.
+func TenantPointsScope(tenantID string) string { return "points:tenant:" + tenantID }
+
+// PointsCharges returns the hourly charges of a request costing units
+// points, to the app-wide pool and to the tenant's.
+func PointsCharges(tenantID string, units, appLimit, tenantLimit int64) []Charge {
+	return []Charge{
+		{Scope: ScopeAppPoints, Units: units, Limit: appLimit, Window: time.Hour},
+		{Scope: TenantPointsScope(tenantID), Units: units, Limit: tenantLimit, Window: time.Hour},
+	}
+}

@@ -13,10 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/lapsehq/lapse/app/atlassian"
-	"github.com/lapsehq/lapse/app/connect"
 )
 
 // Points quotas when Config leaves them zero (DOMAIN §4.3).
@@ -24,13 +22,6 @@ const (
 	DefaultAppPointsPerHour    = 65_000
 	DefaultTenantPointsPerHour = 65_000
 )
-
-// ScopeAppPoints is the budget scope of the app-wide points pool. It is the
-// same scope the Jira client charges: Atlassian counts one pool per app.
-const ScopeAppPoints = "points:app"
-
-// TenantScope returns the budget scope of a tenant's points pool.
-func TenantScope(tenantID string) string { return "points:tenant:" + tenantID }
 
 // MaxPage is the largest page Confluence returns ("fixed system limit of
 // 200"); larger limits are lowered to it.
@@ -40,7 +31,7 @@ const MaxPage = 200
 type Config struct {
 	// Transport sends the requests. Its BaseURL is the Confluence base URL
 	// including the /wiki context path: the installation's baseUrl for
-	// Connect (with ConnectAuth), or ForgeBaseURL(apiBaseUrl) for Forge
+	// Connect (with connect.TenantAuth), or ForgeBaseURL(apiBaseUrl) for Forge
 	// (with atlassian.Bearer(systemToken)).
 	Transport *atlassian.Client
 	// TenantID names the tenant whose points pool is charged.
@@ -56,6 +47,7 @@ type Config struct {
 // Client calls Confluence for one tenant. It is safe for concurrent use.
 type Client struct {
 	http        *atlassian.Client
+	tenantID    string
 	tenantScope string
 	appLimit    int64
 	tenantLimit int64
@@ -73,7 +65,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("confluence: config: negative PageSize")
 	}
 	c := &Client{
-		http: cfg.Transport, tenantScope: TenantScope(cfg.TenantID),
+		http: cfg.Transport, tenantID: cfg.TenantID, tenantScope: atlassian.TenantPointsScope(cfg.TenantID),
 		appLimit: cfg.AppPointsPerHour, tenantLimit: cfg.TenantPointsPerHour, pageSize: cfg.PageSize,
 	}
 	if c.appLimit == 0 {
@@ -95,19 +87,8 @@ func ForgeBaseURL(apiBaseURL string) string {
 	return strings.TrimSuffix(apiBaseURL, "/") + "/wiki"
 }
 
-// ConnectAuth signs each attempt with the installation's shared secret.
-// baseURL is the installation's baseUrl (with /wiki), the transport's
-// BaseURL; the signer hashes paths relative to it, as Confluence expects.
-func ConnectAuth(appKey, baseURL string, secret []byte) atlassian.Auth {
-	s := connect.Signer{AppKey: appKey}
-	return atlassian.AuthFunc(func(r *http.Request) error { return s.Sign(r, baseURL, secret) })
-}
-
 func (c *Client) charges(units int64) []atlassian.Charge {
-	return []atlassian.Charge{
-		{Scope: ScopeAppPoints, Units: units, Limit: c.appLimit, Window: time.Hour},
-		{Scope: c.tenantScope, Units: units, Limit: c.tenantLimit, Window: time.Hour},
-	}
+	return atlassian.PointsCharges(c.tenantID, units, c.appLimit, c.tenantLimit)
 }
 
 // identityCost is the points price of a read returning n identity objects.
@@ -121,6 +102,6 @@ func (c *Client) get(path, endpoint string, q url.Values, estimate int, objects 
 		Method: http.MethodGet, Path: path, Query: q, Endpoint: "GET " + endpoint,
 		Charges:     c.charges(identityCost(estimate)),
 		Settle:      func() []atlassian.Charge { return c.charges(identityCost(objects())) },
-		QuotaScopes: atlassian.QuotaScopes{Global: ScopeAppPoints, Tenant: c.tenantScope},
+		QuotaScopes: atlassian.QuotaScopes{Global: atlassian.ScopeAppPoints, Tenant: c.tenantScope},
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lapsehq/lapse/app/atlassian"
 	"github.com/lapsehq/lapse/app/confluence"
+	"github.com/lapsehq/lapse/app/connect"
 	"github.com/lapsehq/lapse/app/devsite"
 )
 
@@ -93,7 +94,7 @@ func (e *env) connectClient(t *testing.T, pageSize int, scopes ...string) *confl
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.client(t, in.BaseURL, confluence.ConnectAuth(key, in.BaseURL, []byte(in.SharedSecret)), pageSize)
+	return e.client(t, in.BaseURL, connect.TenantAuth{Signer: connect.Signer{AppKey: key}, BaseURL: in.BaseURL, Secret: []byte(in.SharedSecret)}, pageSize)
 }
 
 func (e *env) forgeClient(t *testing.T, pageSize int) *confluence.Client {

@@ -168,7 +168,7 @@ func TestClient_RefusalsAndPoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		const want = (1 + 2*100) + (1 + 2*30)
-		for _, scope := range []string{confluence.ScopeAppPoints, confluence.TenantScope("t1")} {
+		for _, scope := range []string{atlassian.ScopeAppPoints, atlassian.TenantPointsScope("t1")} {
 			if used, _ := e.budget.Usage(ctx, time.Now(), scope, time.Hour); used != want {
 				t.Fatalf("%s used %d, want %d", scope, used, want)
 			}

@@ -133,3 +133,18 @@ func hasDotSegment(p string) bool {
 	}
 	return false
 }
+
+// TenantAuth signs every outgoing request to one tenant's product as the
+// app. Its Authorize method makes it usable wherever an HTTP client asks for
+// an authorizer (app/atlassian's Auth), so every product client shares this
+// one adapter.
+type TenantAuth struct {
+	Signer  Signer
+	BaseURL string // the tenant's baseUrl (Confluence's includes /wiki)
+	Secret  []byte
+}
+
+// Authorize signs req; it refuses any origin other than the tenant's.
+func (a TenantAuth) Authorize(req *http.Request) error {
+	return a.Signer.Sign(req, a.BaseURL, a.Secret)
+}

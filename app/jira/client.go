@@ -12,12 +12,9 @@ package jira
 
 import (
 	"errors"
-	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/lapsehq/lapse/app/atlassian"
-	"github.com/lapsehq/lapse/app/connect"
 )
 
 // Points quotas when Config leaves them zero (DOMAIN §4.3): Tier 1 is
@@ -27,13 +24,6 @@ const (
 	DefaultAppPointsPerHour    = 65_000
 	DefaultTenantPointsPerHour = 65_000
 )
-
-// ScopeAppPoints is the budget scope of the app-wide points pool, shared
-// with the Confluence client: Atlassian counts both products in one pool.
-const ScopeAppPoints = "points:app"
-
-// TenantScope returns the budget scope of a tenant's points pool.
-func TenantScope(tenantID string) string { return "points:tenant:" + tenantID }
 
 // Page-size maxima of the endpoints (Jira lowers larger requests to these).
 const (
@@ -45,7 +35,7 @@ const (
 // Config configures a Client.
 type Config struct {
 	// Transport sends the requests. Its BaseURL is the site's base URL
-	// (Connect, e.g. https://x.atlassian.net, with ConnectAuth) or the
+	// (Connect, e.g. https://x.atlassian.net, with connect.TenantAuth) or the
 	// invocation's apiBaseUrl (Forge, https://api.atlassian.com/ex/jira/<cloudId>,
 	// with atlassian.Bearer(systemToken)).
 	Transport *atlassian.Client
@@ -63,6 +53,7 @@ type Config struct {
 // Client calls Jira for one tenant. It is safe for concurrent use.
 type Client struct {
 	http        *atlassian.Client
+	tenantID    string
 	tenantScope string
 	appLimit    int64
 	tenantLimit int64
@@ -81,8 +72,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("jira: config: negative PageSize")
 	}
 	c := &Client{
-		http:        cfg.Transport,
-		tenantScope: TenantScope(cfg.TenantID),
+		http:     cfg.Transport,
+		tenantID: cfg.TenantID, tenantScope: atlassian.TenantPointsScope(cfg.TenantID),
 		appLimit:    cfg.AppPointsPerHour,
 		tenantLimit: cfg.TenantPointsPerHour,
 		pageSize:    cfg.PageSize,
@@ -96,14 +87,6 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// ConnectAuth signs each attempt with the installation's shared secret
-// (Connect JWT with the exact qsh). baseURL is the installation's baseUrl,
-// the same as the transport's BaseURL.
-func ConnectAuth(appKey, baseURL string, secret []byte) atlassian.Auth {
-	s := connect.Signer{AppKey: appKey}
-	return atlassian.AuthFunc(func(r *http.Request) error { return s.Sign(r, baseURL, secret) })
-}
-
 // pageSizeFor returns the page size to ask for, at most max.
 func (c *Client) pageSizeFor(max int) int {
 	if c.pageSize == 0 {
@@ -114,10 +97,7 @@ func (c *Client) pageSizeFor(max int) int {
 
 // charges reserves or settles units points in the app and tenant pools.
 func (c *Client) charges(units int64) []atlassian.Charge {
-	return []atlassian.Charge{
-		{Scope: ScopeAppPoints, Units: units, Limit: c.appLimit, Window: time.Hour},
-		{Scope: c.tenantScope, Units: units, Limit: c.tenantLimit, Window: time.Hour},
-	}
+	return atlassian.PointsCharges(c.tenantID, units, c.appLimit, c.tenantLimit)
 }
 
 // identityCost is the points price of a read returning n identity objects
@@ -134,6 +114,6 @@ func (c *Client) read(method, path string, q url.Values, body any, estimate int,
 		Idempotent:  &idempotent,
 		Charges:     c.charges(identityCost(estimate)),
 		Settle:      func() []atlassian.Charge { return c.charges(identityCost(objects())) },
-		QuotaScopes: atlassian.QuotaScopes{Global: ScopeAppPoints, Tenant: c.tenantScope},
+		QuotaScopes: atlassian.QuotaScopes{Global: atlassian.ScopeAppPoints, Tenant: c.tenantScope},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/app/atlassian"
+	"github.com/lapsehq/lapse/app/connect"
 	"github.com/lapsehq/lapse/app/devsite"
 	"github.com/lapsehq/lapse/app/jira"
 )
@@ -102,7 +103,7 @@ func (e *env) connectClient(t *testing.T, pageSize int, scopes ...string) *jira.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.client(t, e.transport(t, in.BaseURL, jira.ConnectAuth(key, in.BaseURL, []byte(in.SharedSecret))), pageSize)
+	return e.client(t, e.transport(t, in.BaseURL, connect.TenantAuth{Signer: connect.Signer{AppKey: key}, BaseURL: in.BaseURL, Secret: []byte(in.SharedSecret)}), pageSize)
 }
 
 // forgeClient returns a client on the Forge gateway with a system token.

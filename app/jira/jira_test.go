@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/app/atlassian"
+	"github.com/lapsehq/lapse/app/connect"
 	"github.com/lapsehq/lapse/app/devsite"
 	"github.com/lapsehq/lapse/app/jira"
 )
@@ -163,7 +164,7 @@ func TestClient_Refusals(t *testing.T) {
 	})
 	t.Run("wrong_secret", func(t *testing.T) {
 		in, _ := e.srv.RegisterConnectInstall(e.site, "jira", appKey+".x", []string{"ADMIN"})
-		c := e.client(t, e.transport(t, in.BaseURL, jira.ConnectAuth(appKey+".x", in.BaseURL, []byte("wrong"))), 0)
+		c := e.client(t, e.transport(t, in.BaseURL, connect.TenantAuth{Signer: connect.Signer{AppKey: appKey + ".x"}, BaseURL: in.BaseURL, Secret: []byte("wrong")}), 0)
 		_, err := c.IsSiteAdmin(ctx, plain)
 		wantAPIError(t, err, 401)
 	})
@@ -212,7 +213,7 @@ func TestClient_Points(t *testing.T) {
 	// Reserved 4 × (1 + 2×30); settled to 3 × 61 + (1 + 2×10).
 	const want = 3*61 + 21
 	now := time.Now()
-	for _, scope := range []string{jira.ScopeAppPoints, jira.TenantScope("t1")} {
+	for _, scope := range []string{atlassian.ScopeAppPoints, atlassian.TenantPointsScope("t1")} {
 		used, err := e.budget.Usage(ctx, now, scope, time.Hour)
 		if err != nil || used != want {
 			t.Fatalf("%s used %d, %v; want %d", scope, used, err, want)
@@ -224,7 +225,7 @@ func TestClient_Points(t *testing.T) {
 		small, _ := jira.New(jira.Config{Transport: tr, TenantID: "t2", TenantPointsPerHour: 50})
 		_, err := collect(t, small.GroupMembers(ctx, gid, false)) // needs 101 points
 		var be *atlassian.BudgetError
-		if !errors.As(err, &be) || be.Scope != jira.TenantScope("t2") {
+		if !errors.As(err, &be) || be.Scope != atlassian.TenantPointsScope("t2") {
 			t.Fatalf("error %v, want a BudgetError on the tenant scope", err)
 		}
 		if n := e.calls.count("/rest/api/3/group/member"); n != 0 {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/app/atlassian"
-	"github.com/lapsehq/lapse/app/connect"
 )
 
 // Reporting API facts (DOMAIN §5).
@@ -40,7 +39,7 @@ const (
 type Config struct {
 	// Transport sends the requests; its BaseURL is DefaultBaseURL in
 	// production. Auth is the app's credential: a Forge system token
-	// (atlassian.Bearer) or a Connect JWT (ConnectAuth). Reporting is not a
+	// (atlassian.Bearer) or a Connect JWT (connect.TenantAuth). Reporting is not a
 	// Jira/Confluence call, so no points are charged.
 	Transport *atlassian.Client
 }
@@ -54,15 +53,6 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("privacy: config: Transport is required")
 	}
 	return &Client{http: cfg.Transport}, nil
-}
-
-// ConnectAuth signs reports with a Connect installation's shared secret.
-// Which credential Atlassian expects from Connect apps is unverified (DOMAIN
-// §8.7); the simulated site accepts the secret of any installation of the
-// app. baseURL is the transport's BaseURL.
-func ConnectAuth(appKey, baseURL string, secret []byte) atlassian.Auth {
-	s := connect.Signer{AppKey: appKey}
-	return atlassian.AuthFunc(func(r *http.Request) error { return s.Sign(r, baseURL, secret) })
 }
 
 // Account is an account whose personal data Lapse stores, with the time

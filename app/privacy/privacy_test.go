@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/app/atlassian"
+	"github.com/lapsehq/lapse/app/connect"
 	"github.com/lapsehq/lapse/app/devsite"
 	"github.com/lapsehq/lapse/app/privacy"
 )
@@ -97,7 +98,7 @@ func TestClient_ReportAccounts(t *testing.T) {
 	}
 	auths := map[string]atlassian.Auth{
 		"forge":   atlassian.Bearer(e.srv.MintSystemToken(e.site, "confluence", "inst", time.Hour)),
-		"connect": privacy.ConnectAuth("com.lapsehq.lapse", e.ts.URL, []byte(in.SharedSecret)),
+		"connect": connect.TenantAuth{Signer: connect.Signer{AppKey: "com.lapsehq.lapse"}, BaseURL: e.ts.URL, Secret: []byte(in.SharedSecret)},
 	}
 	for name, auth := range auths {
 		t.Run(name, func(t *testing.T) {
