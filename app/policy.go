@@ -1,0 +1,220 @@
+package app
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Policy modes: a new install starts in dry run.
+const (
+	ModeDryRun  = "dry_run"
+	ModeEnforce = "enforce"
+)
+
+// Policy actions.
+const (
+	ActionRemoveGroups = "remove_groups" // remove the user from the groups that grant the product on this site (reversible)
+	ActionReportOnly   = "report_only"
+)
+
+// How unmanaged (external) accounts are treated.
+const (
+	UnmanagedInclude    = "include"
+	UnmanagedExclude    = "exclude"
+	UnmanagedReportOnly = "report_only"
+)
+
+// Policy defaults.
+const (
+	DefaultInactiveDays    = 90
+	DefaultGraceDays       = 30
+	DefaultMaxRemovals     = 50
+	DefaultMaxRemovalShare = 0.10
+	DefaultScanTime        = "03:00"
+	DefaultJitterMinutes   = 30
+)
+
+// ProductRule is the inactivity rule of one product (a product key such as
+// jira-software or confluence).
+type ProductRule struct {
+	Enabled      bool `json:"enabled"`
+	InactiveDays int  `json:"inactiveDays"`
+}
+
+// Policy is a tenant's access-removal policy. Every saved change is a new
+// Version, audited with the before and after.
+type Policy struct {
+	TenantID string `json:"tenantId"`
+	Version  int    `json:"version"`
+	Mode     string `json:"mode"`
+	Action   string `json:"action"`
+	// Products maps product keys to their rule; a product without an
+	// enabled rule is out of scope.
+	Products map[string]ProductRule `json:"products"`
+	// GraceDays protects accounts added to the organization less than this
+	// many days ago; a user who never used a product counts from that date.
+	GraceDays int `json:"graceDays"`
+	// Exemptions. Org and site admins are always exempt.
+	ExemptGroupIDs         []string `json:"exemptGroupIds"`
+	ExemptAccountIDs       []string `json:"exemptAccountIds"`
+	ExemptEmailDomains     []string `json:"exemptEmailDomains"`
+	ExemptAppAccounts      bool     `json:"exemptAppAccounts"`
+	ExemptCustomerAccounts bool     `json:"exemptCustomerAccounts"`
+	Unmanaged              string   `json:"unmanaged"`
+	// Safety brake: a run that would remove more than MaxRemovals accounts,
+	// or more than MaxRemovalShare of a product's users, removes nothing and
+	// waits for an admin's approval.
+	MaxRemovals     int     `json:"maxRemovals"`
+	MaxRemovalShare float64 `json:"maxRemovalShare"`
+	// Schedule: daily at ScanTime (HH:MM) in TimeZone, plus up to
+	// JitterMinutes of jitter.
+	TimeZone      string `json:"timeZone"`
+	ScanTime      string `json:"scanTime"`
+	JitterMinutes int    `json:"jitterMinutes"`
+	// WarningDays, when > 0, marks users pending removal this many days
+	// before they would be removed.
+	WarningDays int `json:"warningDays"`
+
+	UpdatedAt time.Time `json:"updatedAt"`
+	UpdatedBy string    `json:"updatedBy,omitempty"`
+}
+
+// DefaultPolicy is the policy of a new tenant: dry run, 90 days for every
+// product, reversible group removal, conservative brake.
+func DefaultPolicy(tenantID string, products []string) Policy {
+	p := Policy{
+		TenantID: tenantID, Version: 0, Mode: ModeDryRun, Action: ActionRemoveGroups,
+		Products: map[string]ProductRule{}, GraceDays: DefaultGraceDays,
+		ExemptAppAccounts: true, ExemptCustomerAccounts: true, Unmanaged: UnmanagedInclude,
+		MaxRemovals: DefaultMaxRemovals, MaxRemovalShare: DefaultMaxRemovalShare,
+		TimeZone: "UTC", ScanTime: DefaultScanTime, JitterMinutes: DefaultJitterMinutes,
+	}
+	for _, prod := range products {
+		p.Products[prod] = ProductRule{Enabled: true, InactiveDays: DefaultInactiveDays}
+	}
+	return p
+}
+
+// Validate reports every problem of p at once, as an EINVALID error whose
+// message names the fields.
+func (p *Policy) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if p.Mode != ModeDryRun && p.Mode != ModeEnforce {
+		add("mode must be %q or %q", ModeDryRun, ModeEnforce)
+	}
+	if p.Action != ActionRemoveGroups && p.Action != ActionReportOnly {
+		add("action must be %q or %q", ActionRemoveGroups, ActionReportOnly)
+	}
+	for prod, r := range p.Products {
+		if r.InactiveDays < 1 || r.InactiveDays > 3650 {
+			add("products.%s.inactiveDays must be between 1 and 3650", prod)
+		}
+	}
+	if p.GraceDays < 0 || p.GraceDays > 3650 {
+		add("graceDays must be between 0 and 3650")
+	}
+	if !slices.Contains([]string{UnmanagedInclude, UnmanagedExclude, UnmanagedReportOnly}, p.Unmanaged) {
+		add("unmanaged must be %q, %q or %q", UnmanagedInclude, UnmanagedExclude, UnmanagedReportOnly)
+	}
+	if p.MaxRemovals < 0 {
+		add("maxRemovals must be 0 or more")
+	}
+	if p.MaxRemovalShare < 0 || p.MaxRemovalShare > 1 {
+		add("maxRemovalShare must be between 0 and 1")
+	}
+	if _, err := time.LoadLocation(p.TimeZone); err != nil || p.TimeZone == "" {
+		add("timeZone must be an IANA time zone such as Europe/Berlin")
+	}
+	if _, err := time.Parse("15:04", p.ScanTime); err != nil {
+		add("scanTime must be HH:MM (24-hour)")
+	}
+	if p.JitterMinutes < 0 || p.JitterMinutes > 240 {
+		add("jitterMinutes must be between 0 and 240")
+	}
+	if p.WarningDays < 0 || p.WarningDays > 90 {
+		add("warningDays must be between 0 and 90")
+	}
+	for _, d := range p.ExemptEmailDomains {
+		if d == "" || strings.ContainsAny(d, "@ /") {
+			add("exemptEmailDomains entries must be bare domains such as example.com")
+			break
+		}
+	}
+	if len(problems) > 0 {
+		return Errorf(EINVALID, "invalid policy: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// GrantPath is one step of a billable path: membership in a group grants
+// roles on a product on this site.
+type GrantPath struct {
+	GroupID    string   `json:"groupId"`
+	GroupName  string   `json:"groupName"`
+	Synced     bool     `json:"synced"`
+	ResourceID string   `json:"resourceId"`
+	Product    string   `json:"product"`
+	Roles      []string `json:"roles"`
+	Default    bool     `json:"default,omitempty"`
+}
+
+// ProductUse is one product an account holds on the site.
+type ProductUse struct {
+	ResourceID string      `json:"resourceId"`
+	Product    string      `json:"product"`
+	LastActive *time.Time  `json:"lastActive"` // nil: never used
+	Paths      []GrantPath `json:"paths"`
+}
+
+// AccountFacts is what a scan knows about one account when it evaluates the
+// policy: its identity as seen then, its groups and its product use.
+type AccountFacts struct {
+	AccountID        string       `json:"accountId"`
+	Name             string       `json:"name"`
+	Email            string       `json:"email,omitempty"`
+	AccountType      string       `json:"accountType"`   // atlassian | app | customer
+	AccountStatus    string       `json:"accountStatus"` // active | inactive | closed
+	ClaimStatus      string       `json:"claimStatus"`   // managed | unmanaged
+	ManagementSource string       `json:"managementSource,omitempty"`
+	AddedToOrg       time.Time    `json:"addedToOrg,omitzero"`
+	PlatformRoles    []string     `json:"platformRoles,omitempty"`
+	GroupIDs         []string     `json:"groupIds"`
+	Access           []ProductUse `json:"access"`
+	// ActivityKnown is false when last-active data could not be read: the
+	// account is then "unknown", never "inactive".
+	ActivityKnown bool `json:"activityKnown"`
+}
+
+// Decision outcomes.
+const (
+	OutcomeKeep       = "keep"
+	OutcomeRemove     = "remove"
+	OutcomePending    = "pending_removal" // inside the warning period
+	OutcomeExempt     = "exempt"
+	OutcomeHandoff    = "handoff" // access only through IdP-synced groups: the IdP must act
+	OutcomeReportOnly = "report_only"
+	OutcomeUnknown    = "unknown"
+	OutcomeOutOfScope = "out_of_scope"
+)
+
+// Decision is the policy's verdict on one account's access to one product,
+// with a machine-readable reason and the billable path it rests on.
+type Decision struct {
+	AccountID     string      `json:"accountId"`
+	Product       string      `json:"product"`
+	ResourceID    string      `json:"resourceId"`
+	Outcome       string      `json:"outcome"`
+	Reason        string      `json:"reason"`
+	Rule          string      `json:"rule"` // e.g. "products.jira-software.inactiveDays=90"
+	PolicyVersion int         `json:"policyVersion"`
+	LastActive    *time.Time  `json:"lastActive"`
+	DaysInactive  int         `json:"daysInactive"`
+	BillablePath  []GrantPath `json:"billablePath"`
+	// RemoveGroups are the paths a removal takes (not synced); HandoffGroups
+	// the synced ones the identity provider must change.
+	RemoveGroups  []GrantPath `json:"removeGroups,omitempty"`
+	HandoffGroups []GrantPath `json:"handoffGroups,omitempty"`
+}
