@@ -2,14 +2,15 @@ package devsite_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,24 +21,29 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 )
 
-// jiraSpecPath is Atlassian's Jira platform OpenAPI document, in the shared
-// folder that sits beside the repository (../../../shared from this package,
-// both on the project's machines and in CI).
-const jiraSpecPath = "../../../shared/atlassian/specs/jira-platform-v3.openapi.json"
+// jiraSpecFile is Atlassian's published Jira platform OpenAPI document
+// (shared/atlassian/specs/jira-platform-v3.openapi.json, see its README),
+// kept gzipped in testdata so the test runs wherever the repository does.
+const jiraSpecFile = "testdata/jira-platform-v3.openapi.json.gz"
 
 // jiraSpec is the loaded spec and a router over its paths, built once.
 var jiraSpec = sync.OnceValues(func() (routers.Router, error) {
-	abs, err := filepath.Abs(jiraSpecPath)
+	f, err := os.Open(jiraSpecFile)
+	if err != nil {
+		return nil, fmt.Errorf("the Jira OpenAPI spec is missing: %w", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(abs); err != nil {
-		return nil, fmt.Errorf("the Jira OpenAPI spec is missing at %s: check out the shared folder "+
-			"(shared/atlassian/specs) beside the repository: %w", abs, err)
-	}
-	doc, err := openapi3.NewLoader().LoadFromFile(abs)
+	raw, err := io.ReadAll(zr)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", abs, err)
+		return nil, err
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", jiraSpecFile, err)
 	}
 	// The spec's only server is https://your-domain.atlassian.net with no
 	// base path; the simulated site serves Jira under /s/{site} (Connect)
