@@ -34,14 +34,22 @@ const (
 	AuditForgeInstalled    = "forge.installed"
 	AuditForgeUpgraded     = "forge.upgraded"
 	AuditOrgConnected      = "org.connected"
+	AuditPolicyChanged     = "policy.changed"
 )
 
-// AuditEvent is one append-only entry of a tenant's audit trail.
+// AuditEvent is one append-only entry of a tenant's audit trail. Seq,
+// PrevHash and Hash link it into the tenant's hash chain (store
+// VerifyAuditChain), so a copy of the trail can be checked on its own.
 type AuditEvent struct {
-	ID         int64           `json:"id"`
-	TenantID   string          `json:"tenantId"`
-	OccurredAt time.Time       `json:"occurredAt"`
-	Actor      Actor           `json:"actor"`
-	Action     string          `json:"action"`
-	Data       json.RawMessage `json:"data"`
+	ID         int64     `json:"id"`
+	TenantID   string    `json:"tenantId"`
+	Seq        int64     `json:"seq"`
+	OccurredAt time.Time `json:"occurredAt"`
+	Actor      Actor     `json:"actor"`
+	Action     string    `json:"action"`
+	// TargetAccountID is data.accountId when the event is about an account.
+	TargetAccountID string          `json:"targetAccountId,omitempty"`
+	Data            json.RawMessage `json:"data"`
+	PrevHash        string          `json:"prevHash"`
+	Hash            string          `json:"hash"`
 }

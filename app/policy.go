@@ -46,7 +46,7 @@ type ProductRule struct {
 // Policy is a tenant's access-removal policy. Every saved change is a new
 // Version, audited with the before and after.
 type Policy struct {
-	TenantID string `json:"tenantId"`
+	TenantID string `json:"tenantId,omitempty"`
 	Version  int    `json:"version"`
 	Mode     string `json:"mode"`
 	Action   string `json:"action"`
@@ -77,7 +77,7 @@ type Policy struct {
 	// before they would be removed.
 	WarningDays int `json:"warningDays"`
 
-	UpdatedAt time.Time `json:"updatedAt"`
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
 	UpdatedBy string    `json:"updatedBy,omitempty"`
 }
 
@@ -111,6 +111,11 @@ func (p *Policy) Validate() error {
 	for prod, r := range p.Products {
 		if r.InactiveDays < 1 || r.InactiveDays > 3650 {
 			add("products.%s.inactiveDays must be between 1 and 3650", prod)
+		}
+		// A warning period as long as the threshold would warn people who
+		// are active today.
+		if r.Enabled && p.WarningDays >= r.InactiveDays && p.WarningDays > 0 {
+			add("warningDays must be less than products.%s.inactiveDays", prod)
 		}
 	}
 	if p.GraceDays < 0 || p.GraceDays > 3650 {
