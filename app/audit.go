@@ -31,6 +31,7 @@ const (
 	AuditTenantEnabled     = "tenant.enabled"
 	AuditTenantDisabled    = "tenant.disabled"
 	AuditTenantLinked      = "tenant.forge_linked"
+	AuditTenantMerged      = "tenant.merged"
 	AuditForgeInstalled    = "forge.installed"
 	AuditForgeUpgraded     = "forge.upgraded"
 	AuditOrgConnected      = "org.connected"

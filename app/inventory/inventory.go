@@ -359,3 +359,22 @@ func (p *Plan) perUserActivity(ctx context.Context, acc *Account) error {
 	}
 	return nil
 }
+
+// Facts converts the account to the policy's input.
+func (a Account) Facts() app.AccountFacts {
+	f := app.AccountFacts{AccountID: a.AccountID, Name: a.Name, Email: a.Email, AccountType: a.AccountType,
+		AccountStatus: a.AccountStatus, ClaimStatus: a.ClaimStatus, ManagementSource: a.ManagementSource,
+		AddedToOrg: a.AddedToOrg, PlatformRoles: a.PlatformRoles, ActivityKnown: a.ActivityKnown}
+	for _, g := range a.Groups {
+		f.GroupIDs = append(f.GroupIDs, g.ID)
+	}
+	for _, acc := range a.Access {
+		use := app.ProductUse{ResourceID: acc.ResourceID, Product: acc.Product, LastActive: acc.LastActive}
+		for _, p := range acc.Paths {
+			use.Paths = append(use.Paths, app.GrantPath{GroupID: p.GroupID, GroupName: p.GroupName, Synced: p.Synced,
+				ResourceID: p.ResourceID, Product: p.Product, Roles: p.Roles, Default: p.Default})
+		}
+		f.Access = append(f.Access, use)
+	}
+	return f
+}

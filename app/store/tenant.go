@@ -229,7 +229,7 @@ func (s *Store) adoptForgeRow(ctx context.Context, installationID string) (*tena
 // linkInstallation attaches a Forge installation to row. If another tenant
 // holds it, that tenant is Forge-only and was created by an invocation that
 // came before this Connect install: its records move to row and it is
-// removed, so one installation never maps to two tenants.
+// retired, so one installation never maps to two tenants.
 func (s *Store) linkInstallation(ctx context.Context, row *tenantRow, installationID string) error {
 	if installationID == "" || deref(row.InstallationID) == installationID {
 		return nil
@@ -260,15 +260,24 @@ func (s *Store) absorbTenant(ctx context.Context, into, from *tenantRow) error {
 	if into.APIBaseURL == "" {
 		into.APIBaseURL = from.APIBaseURL
 	}
-	for _, table := range []string{"forge_invocations", "audit_events"} {
-		if err := db.Table(table).Where("tenant_id = ?", from.ID).Update("tenant_id", into.ID).Error; err != nil {
-			return err
-		}
+	if err := db.Table("forge_invocations").Where("tenant_id = ?", from.ID).Update("tenant_id", into.ID).Error; err != nil {
+		return err
 	}
 	if err := s.moveSystemToken(ctx, from.ID, into.ID); err != nil {
 		return err
 	}
-	if err := db.Delete(&tenantRow{}, "id = ?", from.ID).Error; err != nil {
+	// The Forge-only tenant is retired, not deleted: its audit trail is a
+	// hash chain of its own and must stay whole. It gives up the
+	// installation id (kept, marked, for the record) and is uninstalled.
+	now := s.nowUTC()
+	retired := "merged-into:" + into.ID + ":" + deref(from.InstallationID)
+	err := db.Model(&tenantRow{}).Where("id = ?", from.ID).Updates(map[string]any{
+		"installation_id": retired, "state": string(app.TenantUninstalled), "uninstalled_at": now, "updated_at": now}).Error
+	if err != nil {
+		return err
+	}
+	if err := s.appendAudit(ctx, from.ID, app.Actor{Type: app.ActorAtlassian}, app.AuditTenantMerged,
+		map[string]any{"installationId": deref(from.InstallationID), "mergedIntoTenantId": into.ID}); err != nil {
 		return err
 	}
 	// The row must exist before its audit event references it.

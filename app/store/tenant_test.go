@@ -248,8 +248,15 @@ func TestStore_ConnectOnForgeLinking(t *testing.T) {
 			if err != nil || linked.ID != ct.ID || linked.InstallationID != "inst-1" {
 				t.Fatalf("link = %+v, %v", linked, err)
 			}
-			if _, err := s.FindTenantByID(ctx, ft.ID); app.ErrorCode(err) != app.ENOTFOUND {
-				t.Fatalf("the forge-only tenant should be merged away, got err %v", err)
+			retired, err := s.FindTenantByID(ctx, ft.ID)
+			if err != nil || retired.State != app.TenantUninstalled || retired.InstallationID == "inst-1" {
+				t.Fatalf("the forge-only tenant should be retired, got %+v, %v", retired, err)
+			}
+			if byInst, _ := s.FindTenantByInstallationID(ctx, "inst-1"); byInst == nil || byInst.ID != ct.ID {
+				t.Fatalf("the installation resolves to %+v, want the Connect tenant", byInst)
+			}
+			if evs, _ := s.ListAuditEvents(ctx, ft.ID, 10); len(evs) == 0 || evs[len(evs)-1].Action != app.AuditTenantMerged {
+				t.Fatalf("the retired tenant's audit trail: %+v", evs)
 			}
 			invs, _ := s.ListForgeInvocations(ctx, ct.ID, 10)
 			got, _ := s.SystemToken(ctx, ct.ID)

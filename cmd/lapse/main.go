@@ -38,6 +38,8 @@ commands:
             store a tenant's organization id and Admin API key (encrypted)
   inventory --tenant REF [--json]
             read who holds which product on the tenant's site, through which group, last active when
+  audit verify [--tenant REF] | audit export --tenant REF [--format csv|ndjson] [--from T] [--to T] [--action a,b] [--account ID]
+            check audit hash chains (fails at the first broken event), or write a tenant's audit trail to stdout
 
 configuration comes from LAPSE_* environment variables; see README.md.
 `
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runConnectOrg(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "inventory":
 		return runInventory(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "devsite":
 		return runDevsite(ctx, args[1:], getenv, stdout, stderr, nil)
 	case "version":

@@ -1,0 +1,77 @@
+package app
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Scan statuses.
+const (
+	ScanQueued    = "queued" // waiting for a worker
+	ScanRunning   = "running"
+	ScanHeld      = "held"      // the safety brake stopped it: an admin approves or rejects
+	ScanCompleted = "completed" // evaluated, and in enforce mode acted on
+	ScanFailed    = "failed"
+	ScanDeferred  = "deferred" // out of API budget: continues later
+	ScanRejected  = "rejected" // a held run an admin rejected
+	ScanApproved  = "approved" // a held run an admin approved; its removals are under way
+)
+
+// Scan triggers.
+const (
+	TriggerSchedule = "schedule"
+	TriggerManual   = "manual"
+	TriggerForge    = "forge"
+)
+
+// Audit actions of scans.
+const (
+	AuditScanStarted  = "scan.started"
+	AuditScanFinished = "scan.finished"
+	AuditScanHeld     = "scan.held"
+	AuditScanQueued   = "scan.queued"
+	AuditScanApproved = "scan.approved"
+	AuditScanRejected = "scan.rejected"
+	AuditRestore      = "access.restored"
+	AuditAccessRemove = "access.removed"
+	AuditHandoff      = "access.handoff"
+)
+
+// ScanRun is one scan of a tenant.
+type ScanRun struct {
+	ID            string          `json:"id"`
+	TenantID      string          `json:"tenantId"`
+	Status        string          `json:"status"`
+	Trigger       string          `json:"trigger"`
+	PolicyVersion int             `json:"policyVersion"`
+	Mode          string          `json:"mode"`
+	StartedAt     time.Time       `json:"startedAt"`
+	FinishedAt    *time.Time      `json:"finishedAt,omitempty"`
+	Summary       json.RawMessage `json:"summary"`
+	Error         string          `json:"error,omitempty"`
+}
+
+// ScanAccount is one account of a scan's snapshot: what Lapse saw and what
+// the policy decided.
+type ScanAccount struct {
+	Facts     AccountFacts `json:"facts"`
+	Decisions []Decision   `json:"decisions"`
+}
+
+// Action states: the intent is recorded before Lapse calls Atlassian, the
+// outcome after.
+const (
+	ActionIntent = "intent"
+	ActionDone   = "done"
+	ActionFailed = "failed"
+)
+
+// ScanAction is one membership removal a scan makes.
+type ScanAction struct {
+	ScanID    string `json:"scanId"`
+	AccountID string `json:"accountId"`
+	GroupID   string `json:"groupId"`
+	Product   string `json:"product"`
+	State     string `json:"state"`
+	Outcome   string `json:"outcome,omitempty"`
+}

@@ -1,0 +1,49 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/lapsehq/lapse/app"
+)
+
+// Restore re-adds the group membership that a removal event took away,
+// and audits the restore (once per removal). Only access.removed events
+// can be restored.
+func (r *Runner) Restore(ctx context.Context, tenantID string, eventID int64, actor app.Actor) (*app.AuditEvent, error) {
+	ev, err := r.Store.AuditEventByID(ctx, tenantID, eventID)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Action != app.AuditAccessRemove {
+		return nil, app.Errorf(app.EINVALID, "audit event %d is a %s, not a removal; only removals can be restored", eventID, ev.Action)
+	}
+	var removed struct {
+		AccountID string `json:"accountId"`
+		GroupID   string `json:"groupId"`
+		GroupName string `json:"groupName"`
+		ScanID    string `json:"scanId"`
+	}
+	if err := json.Unmarshal(ev.Data, &removed); err != nil || removed.AccountID == "" || removed.GroupID == "" {
+		return nil, app.Errorf(app.EINVALID, "audit event %d does not name the account and group it removed", eventID)
+	}
+	t, err := r.Store.FindTenantByID(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := r.Store.OrgConnection(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	client, err := r.Client(ctx, t, conn)
+	if err != nil {
+		return nil, err
+	}
+	res, err := client.AddMembership(ctx, removed.GroupID, removed.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	data := map[string]any{"groupId": removed.GroupID, "groupName": removed.GroupName, "removedByScan": removed.ScanID,
+		"alreadyMember": res.AlreadyMember, "readBack": res.ReadBack}
+	return r.Store.RecordRestore(ctx, tenantID, eventID, removed.AccountID, actor, data)
+}

@@ -1,0 +1,370 @@
+// Package scan runs one tenant's scan: read the access inventory through
+// the Admin API, evaluate the policy for every account, store the snapshot,
+// check the safety brake and, in enforce mode, remove the memberships that
+// grant unused products — each removal recorded as an intent before the call
+// and completed, with its audit event, after it. A scan that dies resumes
+// from those records without repeating a write.
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/adminapi"
+	"github.com/lapsehq/lapse/app/atlassian"
+	"github.com/lapsehq/lapse/app/inventory"
+	"github.com/lapsehq/lapse/app/policy"
+	"github.com/lapsehq/lapse/app/store"
+)
+
+// ClientFunc builds the Admin API client of a tenant's organization.
+type ClientFunc func(ctx context.Context, t *app.Tenant, conn *app.OrgConnection) (*adminapi.Client, error)
+
+// Runner runs scans. It is safe for concurrent use across tenants; the
+// store keeps one scan per tenant at a time.
+type Runner struct {
+	Store   *store.Store
+	Client  ClientFunc
+	NowFunc func() time.Time
+	Logger  *slog.Logger
+}
+
+// Summary is what a scan records about itself.
+type Summary struct {
+	Accounts         int                 `json:"accounts"`
+	Decisions        policy.Summary      `json:"decisions"`
+	Brake            *policy.BrakeResult `json:"brake,omitempty"`
+	ActivitySource   string              `json:"activitySource"`
+	RemovalsPlanned  int                 `json:"removalsPlanned"`
+	RemovalsDone     int                 `json:"removalsDone"`
+	RemovalsSkipped  int                 `json:"removalsSkipped"` // already gone when Lapse got there
+	RemovalsFailed   int                 `json:"removalsFailed"`
+	HandoffAccounts  int                 `json:"handoffAccounts"`
+	DurationMillis   int64               `json:"durationMs"`
+	IncompleteReason string              `json:"incompleteReason,omitempty"`
+}
+
+func (r *Runner) now() time.Time {
+	if r.NowFunc != nil {
+		return r.NowFunc()
+	}
+	return time.Now()
+}
+
+func (r *Runner) log() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+// Run runs a scan of one tenant: the queued scan scanID, or a new one when
+// scanID is "". A scan found running (its worker died) resumes: the
+// intents it left are reconciled first. An approved scan (a held run an
+// admin approved) carries out the removals of its stored snapshot.
+func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, error) {
+	t, err := r.Store.FindTenantByID(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := r.Store.OrgConnection(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	run, pol, err := r.begin(ctx, tenantID, scanID, trigger)
+	if err != nil {
+		return run, err
+	}
+	start := r.now()
+	var sum Summary
+	var status string
+	var runErr error
+	if run.Status == app.ScanApproved {
+		sum, status, runErr = r.executeApproved(ctx, t, conn, run)
+	} else {
+		sum, status, runErr = r.execute(ctx, t, conn, pol, run)
+	}
+	sum.DurationMillis = r.now().Sub(start).Milliseconds()
+	errText := ""
+	if runErr != nil {
+		errText = runErr.Error()
+		r.log().WarnContext(ctx, "scan stopped", "tenant_id", tenantID, "scan_id", run.ID, "status", status, "err", runErr)
+	}
+	finished, err := r.Store.FinishScan(context.WithoutCancel(ctx), tenantID, run.ID, status, sum, errText)
+	if err != nil {
+		return nil, err
+	}
+	return finished, runErr
+}
+
+// begin starts the scan, or picks up one that a dead worker left running
+// or an admin approved, with the policy version it runs under.
+func (r *Runner) begin(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, *app.Policy, error) {
+	if scanID != "" {
+		existing, err := r.Store.Scan(ctx, tenantID, scanID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if existing.Status == app.ScanRunning || existing.Status == app.ScanApproved {
+			pol, err := r.Store.PolicyVersion(ctx, tenantID, existing.PolicyVersion)
+			if app.ErrorCode(err) == app.ENOTFOUND && existing.PolicyVersion == 0 {
+				pol, err = r.Store.Policy(ctx, tenantID, nil)
+			}
+			return existing, pol, err
+		}
+	}
+	pol, err := r.Store.Policy(ctx, tenantID, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := r.Store.StartScan(ctx, tenantID, scanID, trigger, pol)
+	return run, pol, err
+}
+
+// executeApproved carries out an approved scan from its stored snapshot:
+// the decisions the admin approved, not a fresh reading.
+func (r *Runner) executeApproved(ctx context.Context, t *app.Tenant, conn *app.OrgConnection, run *app.ScanRun) (Summary, string, error) {
+	var sum Summary
+	if err := json.Unmarshal(run.Summary, &sum); err != nil {
+		return sum, app.ScanFailed, err
+	}
+	sum.RemovalsDone, sum.RemovalsSkipped, sum.RemovalsFailed = 0, 0, 0
+	var decisions []app.Decision
+	err := r.Store.ScanAccounts(ctx, t.ID, run.ID, func(a app.ScanAccount) error {
+		decisions = append(decisions, a.Decisions...)
+		return nil
+	})
+	if err != nil {
+		return sum, app.ScanFailed, err
+	}
+	client, err := r.Client(ctx, t, conn)
+	if err != nil {
+		return sum, app.ScanFailed, err
+	}
+	if err := r.act(ctx, t.ID, client, plannedRemovals(run.ID, decisions), decisions, &sum); err != nil {
+		return sum, statusOf(err), err
+	}
+	return sum, app.ScanCompleted, nil
+}
+
+func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnection, pol *app.Policy, run *app.ScanRun) (Summary, string, error) {
+	var sum Summary
+	client, err := r.Client(ctx, t, conn)
+	if err != nil {
+		return sum, app.ScanFailed, err
+	}
+	plan, err := inventory.Prepare(ctx, client, inventory.Options{CloudID: t.CloudID, SiteURL: t.BaseURL, Family: string(t.Product), ActivitySource: conn.ActivitySource})
+	if err != nil {
+		return sum, statusOf(err), err
+	}
+	sum.ActivitySource = plan.ActivitySource
+	decisions, err := r.evaluate(ctx, t.ID, run.ID, plan, pol, &sum)
+	if err != nil {
+		return sum, statusOf(err), err
+	}
+	sum.Decisions = policy.Summarize(decisions)
+	brake := policy.CheckBrake(*pol, decisions, usersPerProduct(decisions))
+	sum.Brake = &brake
+	removals := plannedRemovals(run.ID, decisions)
+	sum.RemovalsPlanned = len(removals)
+	if brake.Held {
+		return sum, app.ScanHeld, nil
+	}
+	if pol.Mode != app.ModeEnforce {
+		return sum, app.ScanCompleted, nil
+	}
+	if err := r.act(ctx, t.ID, client, removals, decisions, &sum); err != nil {
+		return sum, statusOf(err), err
+	}
+	return sum, app.ScanCompleted, nil
+}
+
+// evaluate streams the inventory, evaluates every account and stores the
+// snapshot in batches; it returns the decisions (small: a few per account).
+func (r *Runner) evaluate(ctx context.Context, tenantID, scanID string, plan *inventory.Plan, pol *app.Policy, sum *Summary) ([]app.Decision, error) {
+	var all []app.Decision
+	batch := make([]app.ScanAccount, 0, 200)
+	flush := func() error {
+		err := r.Store.SaveScanAccounts(ctx, tenantID, scanID, batch)
+		batch = batch[:0]
+		return err
+	}
+	now := r.now()
+	for acc, err := range plan.Accounts(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		facts := acc.Facts()
+		ds := policy.Evaluate(*pol, facts, now)
+		all = append(all, ds...)
+		batch = append(batch, app.ScanAccount{Facts: facts, Decisions: ds})
+		sum.Accounts++
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return all, flush()
+}
+
+func usersPerProduct(ds []app.Decision) map[string]int {
+	out := map[string]int{}
+	for _, d := range ds {
+		out[d.Product]++
+	}
+	return out
+}
+
+// plannedRemovals lists one action per (account, group) to remove, in a
+// stable order; a group granting two products is removed once.
+func plannedRemovals(scanID string, ds []app.Decision) []app.ScanAction {
+	seen := map[[2]string]bool{}
+	var out []app.ScanAction
+	for _, d := range ds {
+		if d.Outcome != app.OutcomeRemove {
+			continue
+		}
+		for _, g := range d.RemoveGroups {
+			k := [2]string{d.AccountID, g.GroupID}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, app.ScanAction{ScanID: scanID, AccountID: d.AccountID, GroupID: g.GroupID, Product: d.Product})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b app.ScanAction) int {
+		if c := compare(a.AccountID, b.AccountID); c != 0 {
+			return c
+		}
+		return compare(a.GroupID, b.GroupID)
+	})
+	return out
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// act performs the removals: intent recorded, call made, outcome and audit
+// event recorded together. Actions already done (a resumed scan) are
+// skipped; intents left by a dead run are completed by the same call,
+// which reads the membership back before it writes.
+func (r *Runner) act(ctx context.Context, tenantID string, client *adminapi.Client, removals []app.ScanAction, ds []app.Decision, sum *Summary) error {
+	if len(removals) == 0 {
+		return nil
+	}
+	recorded, err := r.Store.ScanActions(ctx, tenantID, removals[0].ScanID, "")
+	if err != nil {
+		return err
+	}
+	isDone := map[[2]string]bool{}
+	for _, a := range recorded {
+		if a.State == app.ActionDone {
+			isDone[[2]string{a.AccountID, a.GroupID}] = true
+		}
+	}
+	// Intents a dead run left that the fresh plan no longer lists (the
+	// removal happened, so the account dropped out of the inventory) are
+	// completed first: RemoveMembership reads the membership back and
+	// reports it already removed, and the audit event is written then.
+	planned := map[[2]string]bool{}
+	for _, a := range removals {
+		planned[[2]string{a.AccountID, a.GroupID}] = true
+	}
+	for _, a := range recorded {
+		if a.State == app.ActionIntent && !planned[[2]string{a.AccountID, a.GroupID}] {
+			removals = append(removals, a)
+		}
+	}
+	byAccount := decisionsByAccount(ds)
+	for _, a := range removals {
+		if isDone[[2]string{a.AccountID, a.GroupID}] {
+			sum.RemovalsDone++
+			continue
+		}
+		if err := r.removeOne(ctx, tenantID, client, a, byAccount[a.AccountID], sum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decisionsByAccount(ds []app.Decision) map[string][]app.Decision {
+	out := map[string][]app.Decision{}
+	for _, d := range ds {
+		if d.Outcome == app.OutcomeRemove {
+			out[d.AccountID] = append(out[d.AccountID], d)
+		}
+	}
+	return out
+}
+
+func (r *Runner) removeOne(ctx context.Context, tenantID string, client *adminapi.Client, a app.ScanAction, ds []app.Decision, sum *Summary) error {
+	if err := r.Store.RecordIntent(ctx, tenantID, a); err != nil {
+		return err
+	}
+	res, err := client.RemoveMembership(ctx, a.GroupID, a.AccountID)
+	switch {
+	case errors.Is(err, adminapi.ErrSyncedGroup), errors.Is(err, adminapi.ErrGroupNotFound), errors.Is(err, adminapi.ErrUserNotFound):
+		sum.RemovalsFailed++
+		a.State, a.Outcome = app.ActionFailed, err.Error()
+		return r.Store.CompleteAction(ctx, tenantID, a, nil)
+	case err != nil:
+		// Budget, rate limit, network: the intent stays, and a later run
+		// completes it after reading the state back.
+		return err
+	}
+	a.State, a.Outcome = app.ActionDone, "removed"
+	if res.AlreadyRemoved {
+		a.Outcome = "already_removed"
+		sum.RemovalsSkipped++
+	}
+	sum.RemovalsDone++
+	return r.Store.CompleteAction(ctx, tenantID, a, auditRemoval(a, res, ds))
+}
+
+// auditRemoval is the evidence of one removal: the account as seen, the
+// group, the rule and reason, the billable path, last use, and the host's
+// answer.
+func auditRemoval(a app.ScanAction, res adminapi.MembershipResult, ds []app.Decision) map[string]any {
+	data := map[string]any{"scanId": a.ScanID, "accountId": a.AccountID, "groupId": a.GroupID,
+		"alreadyRemoved": res.AlreadyRemoved, "readBack": res.ReadBack}
+	var products []map[string]any
+	for _, d := range ds {
+		for _, g := range d.RemoveGroups {
+			if g.GroupID == a.GroupID {
+				data["groupName"] = g.GroupName
+				products = append(products, map[string]any{"product": d.Product, "resourceId": d.ResourceID, "rule": d.Rule,
+					"reason": d.Reason, "policyVersion": d.PolicyVersion, "lastActive": d.LastActive, "daysInactive": d.DaysInactive,
+					"billablePath": d.BillablePath})
+			}
+		}
+	}
+	data["products"] = products
+	return data
+}
+
+// statusOf maps a stop to a scan status: out of budget defers the scan,
+// anything else fails it.
+func statusOf(err error) string {
+	var ie *inventory.IncompleteError
+	if errors.As(err, &ie) && !ie.RetryAt.IsZero() {
+		return app.ScanDeferred
+	}
+	if _, ok := atlassian.RetryAt(err); ok {
+		return app.ScanDeferred
+	}
+	return app.ScanFailed
+}

@@ -1,0 +1,319 @@
+package scan_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/adminapi"
+	"github.com/lapsehq/lapse/app/atlassian"
+	"github.com/lapsehq/lapse/app/devsite"
+	"github.com/lapsehq/lapse/app/scan"
+	"github.com/lapsehq/lapse/app/store"
+	"github.com/lapsehq/lapse/app/store/storetest"
+)
+
+type fixture struct {
+	srv    *devsite.Server
+	st     *store.Store
+	runner *scan.Runner
+	tenant *app.Tenant
+}
+
+func setup(t *testing.T, d store.Dialect, users int) *fixture {
+	t.Helper()
+	srv, err := devsite.NewServer(devsite.Config{Params: devsite.Params{Seed: 21, Users: users}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	srv.SetBaseURL(ts.URL)
+	st := storetest.Open(t, d)
+	ctx := context.Background()
+	tn, err := st.InstallConnect(ctx, app.ConnectInstall{ClientKey: "ck", BaseURL: srv.SiteURL("acme", "jira"), Product: app.ProductJira, SharedSecret: []byte("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orgID, key string
+	srv.WithOrg(func(o *devsite.Org) { orgID, key = o.ID, o.APIKey })
+	if _, err := st.SetOrgConnection(ctx, tn.ID, orgID, key, app.Actor{Type: app.ActorAdmin, ID: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	client := func(ctx context.Context, t *app.Tenant, conn *app.OrgConnection) (*adminapi.Client, error) {
+		return adminapi.New(adminapi.Config{BaseURL: ts.URL, APIKey: conn.APIKey, OrgID: conn.OrgID, TenantID: t.ID,
+			RequestsPerMinute: 100000, Budget: st.Budget(), HTTPClient: &http.Client{Timeout: 10 * time.Second},
+			Retry: atlassian.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}})
+	}
+	req, _ := http.NewRequest(http.MethodPatch, ts.URL+"/_devsite/limits", strings.NewReader(`{"adminRequestsPerMinute": 100000}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("limits: %v %v", resp, err)
+	}
+	return &fixture{srv: srv, st: st, tenant: tn, runner: &scan.Runner{Store: st, Client: client}}
+}
+
+func (f *fixture) savePolicy(t *testing.T, mod func(*app.Policy)) {
+	t.Helper()
+	ctx := context.Background()
+	p, _ := f.st.Policy(ctx, f.tenant.ID, []string{"jira-software", "jira-servicedesk"})
+	mod(p)
+	if _, err := f.st.SavePolicy(ctx, f.tenant.ID, *p, p.Version, app.Actor{Type: app.ActorAdmin, ID: "admin"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestScan_DryRunChangesNothing(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects(t) {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, d, 400)
+			f.savePolicy(t, func(p *app.Policy) { p.MaxRemovals, p.MaxRemovalShare = 0, 0 })
+			run, err := f.runner.Run(context.Background(), f.tenant.ID, "", app.TriggerManual)
+			if err != nil || run.Status != app.ScanCompleted || run.Mode != app.ModeDryRun {
+				t.Fatalf("run = %+v, %v", run, err)
+			}
+			if n := len(f.srv.Ledger()); n != 0 {
+				t.Fatalf("a dry run changed %d memberships", n)
+			}
+			var accounts int
+			_ = f.st.ScanAccounts(context.Background(), f.tenant.ID, run.ID, func(app.ScanAccount) error { accounts++; return nil })
+			if accounts == 0 {
+				t.Fatal("no snapshot stored")
+			}
+		})
+	}
+}
+
+// TestScan_EnforceRemovesExactlyThePlannedMemberships: in enforce mode the
+// site's ledger holds exactly one removal per planned (account, group), none
+// in a synced group or of an admin, and each has its audit event.
+func TestScan_EnforceRemovesExactlyThePlannedMemberships(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects(t) {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, d, 400)
+			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+			ctx := context.Background()
+			run, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
+			if err != nil || run.Status != app.ScanCompleted {
+				t.Fatalf("run = %+v, %v", run, err)
+			}
+			want := map[[2]string]bool{}
+			_ = f.st.ScanAccounts(ctx, f.tenant.ID, run.ID, func(a app.ScanAccount) error {
+				for _, dec := range a.Decisions {
+					if dec.Outcome == app.OutcomeRemove {
+						for _, g := range dec.RemoveGroups {
+							want[[2]string{dec.AccountID, g.GroupID}] = true
+						}
+					}
+				}
+				return nil
+			})
+			ledger := f.srv.Ledger()
+			if len(want) == 0 || len(ledger) != len(want) {
+				t.Fatalf("ledger has %d removals, the scan planned %d", len(ledger), len(want))
+			}
+			f.srv.WithOrg(func(o *devsite.Org) {
+				for _, e := range ledger {
+					g, u := o.Group(e.GroupID), o.User(e.AccountID)
+					if e.Op != devsite.LedgerRemove || !want[[2]string{e.AccountID, e.GroupID}] || g.Synced || len(u.PlatformRoles) > 0 {
+						t.Fatalf("unexpected ledger entry %+v (synced %v, roles %v)", e, g.Synced, u.PlatformRoles)
+					}
+				}
+			})
+			evs, _ := f.st.ListAuditEvents(ctx, f.tenant.ID, 1000)
+			removed := 0
+			for _, e := range evs {
+				if e.Action == app.AuditAccessRemove {
+					removed++
+				}
+			}
+			if removed != len(ledger) {
+				t.Fatalf("%d access.removed audit events for %d ledger removals", removed, len(ledger))
+			}
+			// A second run finds nothing left to remove.
+			again, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
+			if err != nil || len(f.srv.Ledger()) != len(ledger) {
+				t.Fatalf("second run: %+v %v, ledger %d", again, err, len(f.srv.Ledger()))
+			}
+		})
+	}
+}
+
+// TestScan_BrakeHoldsTheRun: with the default brake a run that would remove
+// more than allowed is held and removes nothing.
+func TestScan_BrakeHoldsTheRun(t *testing.T) {
+	t.Parallel()
+	f := setup(t, store.SQLite, 400)
+	f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals = app.ModeEnforce, 5 })
+	run, err := f.runner.Run(context.Background(), f.tenant.ID, "", app.TriggerManual)
+	if err != nil || run.Status != app.ScanHeld {
+		t.Fatalf("run = %+v, %v", run, err)
+	}
+	if n := len(f.srv.Ledger()); n != 0 {
+		t.Fatalf("a held run removed %d memberships", n)
+	}
+}
+
+// TestScan_HeldThenApproved: a held run removes nothing until an admin
+// approves it; then exactly its planned removals happen, from the snapshot.
+func TestScan_HeldThenApproved(t *testing.T) {
+	t.Parallel()
+	f := setup(t, store.SQLite, 300)
+	f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 3, 0 })
+	ctx := context.Background()
+	held, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
+	if err != nil || held.Status != app.ScanHeld || len(f.srv.Ledger()) != 0 {
+		t.Fatalf("held run = %+v, %v, ledger %d", held, err, len(f.srv.Ledger()))
+	}
+	admin := app.Actor{Type: app.ActorAdmin, ID: "557058:admin"}
+	if _, err := f.st.DecideHeldScan(ctx, f.tenant.ID, held.ID, true, admin, nil); err != nil {
+		t.Fatal(err)
+	}
+	done, err := f.runner.Run(ctx, f.tenant.ID, held.ID, app.TriggerManual)
+	if err != nil || done.Status != app.ScanCompleted {
+		t.Fatalf("approved run = %+v, %v", done, err)
+	}
+	var planned int
+	_ = f.st.ScanAccounts(ctx, f.tenant.ID, held.ID, func(a app.ScanAccount) error {
+		for _, d := range a.Decisions {
+			if d.Outcome == app.OutcomeRemove {
+				planned += len(d.RemoveGroups)
+			}
+		}
+		return nil
+	})
+	if planned <= 3 || len(f.srv.Ledger()) != planned {
+		t.Fatalf("approved run removed %d memberships, the snapshot planned %d", len(f.srv.Ledger()), planned)
+	}
+	if _, err := f.st.DecideHeldScan(ctx, f.tenant.ID, held.ID, false, admin, nil); app.ErrorCode(err) != app.ECONFLICT {
+		t.Fatalf("deciding a finished scan: %v", err)
+	}
+}
+
+// TestScan_ResumesAfterDeadWorker: a worker died after a removal took
+// effect on the site but before Lapse recorded it. The resumed scan reads
+// the membership back, records the removal once (marked already removed)
+// and does not send it again.
+func TestScan_ResumesAfterDeadWorker(t *testing.T) {
+	t.Parallel()
+	f := setup(t, store.SQLite, 300)
+	f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+	ctx := context.Background()
+	pol, _ := f.st.Policy(ctx, f.tenant.ID, nil)
+	run, err := f.st.StartScan(ctx, f.tenant.ID, "", app.TriggerSchedule, pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pick a removable membership: a member of a default, not synced group.
+	var account, group string
+	f.srv.WithOrg(func(o *devsite.Org) {
+		for _, g := range o.Groups {
+			if !g.Synced && len(g.DefaultFor) > 0 && len(g.Members()) > 0 {
+				group, account = g.ID, g.Members()[0]
+				return
+			}
+		}
+	})
+	intent := app.ScanAction{ScanID: run.ID, AccountID: account, GroupID: group, Product: "jira-software"}
+	if err := f.st.RecordIntent(ctx, f.tenant.ID, intent); err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := f.st.OrgConnection(ctx, f.tenant.ID)
+	c, _ := f.runner.Client(ctx, f.tenant, conn)
+	if _, err := c.RemoveMembership(ctx, group, account); err != nil { // the call that "died" before its outcome was saved
+		t.Fatal(err)
+	}
+
+	done, err := f.runner.Run(ctx, f.tenant.ID, run.ID, app.TriggerSchedule)
+	if err != nil || done.Status != app.ScanCompleted {
+		t.Fatalf("resumed run = %+v, %v", done, err)
+	}
+	pairs := map[[2]string]int{}
+	for _, e := range f.srv.Ledger() {
+		pairs[[2]string{e.AccountID, e.GroupID}]++
+	}
+	if pairs[[2]string{account, group}] != 1 {
+		t.Fatalf("the interrupted removal is in the ledger %d times", pairs[[2]string{account, group}])
+	}
+	for p, n := range pairs {
+		if n != 1 {
+			t.Fatalf("removal %v sent %d times", p, n)
+		}
+	}
+	acts, _ := f.st.ScanActions(ctx, f.tenant.ID, run.ID, app.ActionIntent)
+	if len(acts) != 0 {
+		t.Fatalf("%d intents left unreconciled", len(acts))
+	}
+	evs, _ := f.st.ListAuditEvents(ctx, f.tenant.ID, 1000)
+	found := false
+	for _, e := range evs {
+		if e.Action == app.AuditAccessRemove && strings.Contains(string(e.Data), account) && strings.Contains(string(e.Data), `"alreadyRemoved":true`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the reconciled removal has no audit event marked already removed")
+	}
+	if len(f.srv.Ledger()) != len(pairs) {
+		t.Fatal("duplicate ledger entries")
+	}
+}
+
+// TestScan_Restore re-adds a removed membership from its audit entry, once.
+func TestScan_Restore(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects(t) {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, d, 300)
+			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+			ctx := context.Background()
+			if _, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual); err != nil {
+				t.Fatal(err)
+			}
+			evs, _ := f.st.ListAuditEvents(ctx, f.tenant.ID, 1000)
+			var removal, other *app.AuditEvent
+			for _, e := range evs {
+				switch {
+				case e.Action == app.AuditAccessRemove && removal == nil:
+					removal = e
+				case e.Action == app.AuditPolicyChanged:
+					other = e
+				}
+			}
+			if removal == nil || other == nil {
+				t.Fatal("no removal to restore")
+			}
+			var rm struct{ AccountID, GroupID string }
+			_ = json.Unmarshal(removal.Data, &rm)
+			admin := app.Actor{Type: app.ActorAdmin, ID: "557058:admin"}
+			restored, err := f.runner.Restore(ctx, f.tenant.ID, removal.ID, admin)
+			if err != nil || restored.Action != app.AuditRestore || restored.Actor != admin {
+				t.Fatalf("restore = %+v, %v", restored, err)
+			}
+			var member bool
+			f.srv.WithOrg(func(o *devsite.Org) { member = o.IsMember(rm.GroupID, rm.AccountID) })
+			last := f.srv.Ledger()[len(f.srv.Ledger())-1]
+			if !member || last.Op != devsite.LedgerAdd || last.AccountID != rm.AccountID || last.GroupID != rm.GroupID {
+				t.Fatalf("membership not restored: member %v, last ledger %+v", member, last)
+			}
+			if _, err := f.runner.Restore(ctx, f.tenant.ID, removal.ID, admin); app.ErrorCode(err) != app.ECONFLICT {
+				t.Fatalf("second restore: %v", err)
+			}
+			if _, err := f.runner.Restore(ctx, f.tenant.ID, other.ID, admin); app.ErrorCode(err) != app.EINVALID {
+				t.Fatalf("restoring a policy change: %v", err)
+			}
+			if _, err := f.runner.Restore(ctx, f.tenant.ID, 999999, admin); app.ErrorCode(err) != app.ENOTFOUND {
+				t.Fatalf("restoring an unknown event: %v", err)
+			}
+		})
+	}
+}

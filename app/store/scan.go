@@ -1,0 +1,367 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/lapsehq/lapse/app"
+)
+
+type scanRow struct {
+	ID            string `gorm:"primaryKey"`
+	TenantID      string
+	Status        string
+	TriggerKind   string
+	PolicyVersion int
+	Mode          string
+	StartedAt     time.Time
+	FinishedAt    *time.Time
+	Summary       string
+	Error         string
+}
+
+func (scanRow) TableName() string { return "scans" }
+
+type scanAccountRow struct {
+	ScanID    string `gorm:"primaryKey"`
+	TenantID  string
+	AccountID string `gorm:"primaryKey"`
+	Facts     string
+	Decisions string
+}
+
+func (scanAccountRow) TableName() string { return "scan_accounts" }
+
+type scanActionRow struct {
+	ScanID    string `gorm:"primaryKey"`
+	TenantID  string
+	AccountID string `gorm:"primaryKey"`
+	GroupID   string `gorm:"primaryKey"`
+	Product   string
+	State     string
+	Outcome   string
+	UpdatedAt time.Time
+}
+
+func (scanActionRow) TableName() string { return "scan_actions" }
+
+func toScan(r *scanRow) *app.ScanRun {
+	return &app.ScanRun{ID: r.ID, TenantID: r.TenantID, Status: r.Status, Trigger: r.TriggerKind, PolicyVersion: r.PolicyVersion,
+		Mode: r.Mode, StartedAt: r.StartedAt.UTC(), FinishedAt: utcPtr(r.FinishedAt), Summary: json.RawMessage(r.Summary), Error: r.Error}
+}
+
+// activeStatuses are the states in which a scan still owns the tenant.
+var activeStatuses = []string{app.ScanQueued, app.ScanRunning, app.ScanApproved}
+
+// QueueScan records a scan waiting for a worker and, in the same
+// transaction, runs enqueue (which inserts the job with the transaction's
+// *sql.Tx), so a rolled-back queue never leaves a job and a committed one
+// always has one. One scan per tenant at a time: when another is queued or
+// running it answers ECONFLICT with that scan.
+func (s *Store) QueueScan(ctx context.Context, tenantID, trigger string, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
+	var out *app.ScanRun
+	err := s.inTx(ctx, func(tx *Store) error {
+		active, err := tx.activeScan(ctx, tenantID)
+		if err != nil {
+			return err
+		}
+		if active != nil {
+			out = toScan(active)
+			return app.Errorf(app.ECONFLICT, "scan %s is already %s for this site", active.ID, active.Status)
+		}
+		row := scanRow{ID: uuid.NewString(), TenantID: tenantID, Status: app.ScanQueued, TriggerKind: trigger, StartedAt: s.nowUTC(), Summary: "{}"}
+		if err := tx.db.WithContext(ctx).Create(&row).Error; err != nil {
+			return err
+		}
+		out = toScan(&row)
+		if err := tx.appendAudit(ctx, tenantID, actor, app.AuditScanQueued, map[string]any{"scanId": row.ID, "trigger": trigger}); err != nil {
+			return err
+		}
+		if enqueue == nil {
+			return nil
+		}
+		sqlTx, err := tx.SQLTx()
+		if err != nil {
+			return err
+		}
+		return enqueue(sqlTx, row.ID)
+	})
+	if err != nil {
+		return out, fmt.Errorf("store: queue scan: %w", err)
+	}
+	return out, nil
+}
+
+// SQLTx returns the *sql.Tx of a store bound to a transaction (inside
+// inTx), for libraries that insert rows in the same transaction (River).
+func (s *Store) SQLTx() (*sql.Tx, error) {
+	switch p := s.db.Statement.ConnPool.(type) {
+	case *sql.Tx:
+		return p, nil
+	case *gorm.PreparedStmtTX:
+		if t, ok := p.Tx.(*sql.Tx); ok {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("store: not in a transaction (%T)", s.db.Statement.ConnPool)
+}
+
+func (s *Store) activeScan(ctx context.Context, tenantID string) (*scanRow, error) {
+	var rows []scanRow
+	err := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("status IN ?", activeStatuses).Limit(1).Find(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return &rows[0], nil
+}
+
+// StartScan begins a scan under policy p: the queued scan scanID when
+// given, or a new one. A queued scan that is no longer queued (another
+// worker took it, or it finished) answers ECONFLICT, so a job delivered
+// twice does not run twice.
+func (s *Store) StartScan(ctx context.Context, tenantID, scanID, trigger string, p *app.Policy) (*app.ScanRun, error) {
+	var out *app.ScanRun
+	err := s.inTx(ctx, func(tx *Store) error {
+		row, err := tx.claimScan(ctx, tenantID, scanID, trigger)
+		if err != nil {
+			return err
+		}
+		row.Status, row.PolicyVersion, row.Mode, row.StartedAt = app.ScanRunning, p.Version, p.Mode, s.nowUTC()
+		if err := tx.db.WithContext(ctx).Save(row).Error; err != nil {
+			return err
+		}
+		out = toScan(row)
+		return tx.appendAudit(ctx, tenantID, app.Actor{Type: app.ActorScan, ID: row.ID}, app.AuditScanStarted,
+			map[string]any{"scanId": row.ID, "trigger": row.TriggerKind, "policyVersion": p.Version, "mode": p.Mode})
+	})
+	if err != nil {
+		return out, fmt.Errorf("store: start scan: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) claimScan(ctx context.Context, tenantID, scanID, trigger string) (*scanRow, error) {
+	active, err := s.activeScan(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if scanID == "" {
+		if active != nil {
+			return nil, app.Errorf(app.ECONFLICT, "scan %s is already %s for this site", active.ID, active.Status)
+		}
+		row := &scanRow{ID: uuid.NewString(), TenantID: tenantID, TriggerKind: trigger, Summary: "{}"}
+		return row, s.db.WithContext(ctx).Create(row).Error
+	}
+	if active == nil || active.ID != scanID || active.Status != app.ScanQueued {
+		return nil, app.Errorf(app.ECONFLICT, "scan %s is not waiting to run", scanID)
+	}
+	return active, nil
+}
+
+// ListScans returns a tenant's scans, newest first.
+func (s *Store) ListScans(ctx context.Context, tenantID string, limit int) ([]*app.ScanRun, error) {
+	var rows []scanRow
+	if err := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Order("started_at DESC, id").Limit(clampLimit(limit)).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: list scans: %w", err)
+	}
+	out := make([]*app.ScanRun, len(rows))
+	for i := range rows {
+		out[i] = toScan(&rows[i])
+	}
+	return out, nil
+}
+
+// DecideHeldScan records an admin's approval or rejection of a held scan,
+// audited in the same transaction. Only a held scan can be decided.
+func (s *Store) DecideHeldScan(ctx context.Context, tenantID, scanID string, approve bool, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
+	var out *app.ScanRun
+	err := s.inTx(ctx, func(tx *Store) error {
+		var row scanRow
+		if err := tx.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("id = ?", scanID).Take(&row).Error; err != nil {
+			return notFound(err, "scan")
+		}
+		if row.Status != app.ScanHeld {
+			return app.Errorf(app.ECONFLICT, "scan %s is %s, not held", scanID, row.Status)
+		}
+		status, action := app.ScanApproved, app.AuditScanApproved
+		if !approve {
+			now := s.nowUTC()
+			status, action, row.FinishedAt = app.ScanRejected, app.AuditScanRejected, &now
+		}
+		row.Status = status
+		if err := tx.db.WithContext(ctx).Save(&row).Error; err != nil {
+			return err
+		}
+		out = toScan(&row)
+		if err := tx.appendAudit(ctx, tenantID, actor, action, map[string]any{"scanId": scanID}); err != nil {
+			return err
+		}
+		if !approve || enqueue == nil {
+			return nil
+		}
+		sqlTx, err := tx.SQLTx()
+		if err != nil {
+			return err
+		}
+		return enqueue(sqlTx, scanID)
+	})
+	if err != nil {
+		return out, fmt.Errorf("store: decide held scan: %w", err)
+	}
+	return out, nil
+}
+
+// Scan returns one scan of a tenant.
+func (s *Store) Scan(ctx context.Context, tenantID, scanID string) (*app.ScanRun, error) {
+	var row scanRow
+	if err := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("id = ?", scanID).Take(&row).Error; err != nil {
+		return nil, notFound(err, "scan")
+	}
+	return toScan(&row), nil
+}
+
+// SaveScanAccounts stores a batch of the scan's snapshot. Saving an account
+// twice (a resumed scan re-reading a page) keeps the first.
+func (s *Store) SaveScanAccounts(ctx context.Context, tenantID, scanID string, accounts []app.ScanAccount) error {
+	if len(accounts) == 0 {
+		return nil
+	}
+	rows := make([]scanAccountRow, 0, len(accounts))
+	for _, a := range accounts {
+		facts, err := json.Marshal(a.Facts)
+		if err != nil {
+			return err
+		}
+		decisions, err := json.Marshal(a.Decisions)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, scanAccountRow{ScanID: scanID, TenantID: tenantID, AccountID: a.Facts.AccountID, Facts: string(facts), Decisions: string(decisions)})
+	}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error
+	if err != nil {
+		return fmt.Errorf("store: save scan accounts: %w", err)
+	}
+	return nil
+}
+
+// ScanAccounts streams a scan's snapshot in account order, a page at a time.
+func (s *Store) ScanAccounts(ctx context.Context, tenantID, scanID string, fn func(app.ScanAccount) error) error {
+	after := ""
+	for {
+		var rows []scanAccountRow
+		err := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("scan_id = ? AND account_id > ?", scanID, after).
+			Order("account_id").Limit(500).Find(&rows).Error
+		if err != nil {
+			return fmt.Errorf("store: scan accounts: %w", err)
+		}
+		for _, r := range rows {
+			var a app.ScanAccount
+			if err := json.Unmarshal([]byte(r.Facts), &a.Facts); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(r.Decisions), &a.Decisions); err != nil {
+				return err
+			}
+			if err := fn(a); err != nil {
+				return err
+			}
+		}
+		if len(rows) < 500 {
+			return nil
+		}
+		after = rows[len(rows)-1].AccountID
+	}
+}
+
+// RecordIntent writes the intent of a removal before Lapse calls
+// Atlassian. Recording it twice is harmless.
+func (s *Store) RecordIntent(ctx context.Context, tenantID string, a app.ScanAction) error {
+	row := scanActionRow{ScanID: a.ScanID, TenantID: tenantID, AccountID: a.AccountID, GroupID: a.GroupID, Product: a.Product,
+		State: app.ActionIntent, UpdatedAt: s.nowUTC()}
+	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
+		return fmt.Errorf("store: record intent: %w", err)
+	}
+	return nil
+}
+
+// CompleteAction records a removal's outcome and its audit event in one
+// transaction, so the log and the action never disagree. Completing an
+// action that is already done changes nothing and writes no second event.
+func (s *Store) CompleteAction(ctx context.Context, tenantID string, a app.ScanAction, audit map[string]any) error {
+	err := s.inTx(ctx, func(tx *Store) error {
+		res := tx.db.WithContext(ctx).Model(&scanActionRow{}).Scopes(forTenant(tenantID)).
+			Where("scan_id = ? AND account_id = ? AND group_id = ? AND state = ?", a.ScanID, a.AccountID, a.GroupID, app.ActionIntent).
+			Updates(map[string]any{"state": a.State, "outcome": a.Outcome, "updated_at": s.nowUTC()})
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		if a.State != app.ActionDone {
+			return nil
+		}
+		return tx.appendAudit(ctx, tenantID, app.Actor{Type: app.ActorScan, ID: a.ScanID}, app.AuditAccessRemove, audit)
+	})
+	if err != nil {
+		return fmt.Errorf("store: complete action: %w", err)
+	}
+	return nil
+}
+
+// ScanActions returns a scan's actions in a given state ("" = all).
+func (s *Store) ScanActions(ctx context.Context, tenantID, scanID, state string) ([]app.ScanAction, error) {
+	q := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("scan_id = ?", scanID)
+	if state != "" {
+		q = q.Where("state = ?", state)
+	}
+	var rows []scanActionRow
+	if err := q.Order("account_id, group_id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: scan actions: %w", err)
+	}
+	out := make([]app.ScanAction, len(rows))
+	for i, r := range rows {
+		out[i] = app.ScanAction{ScanID: r.ScanID, AccountID: r.AccountID, GroupID: r.GroupID, Product: r.Product, State: r.State, Outcome: r.Outcome}
+	}
+	return out, nil
+}
+
+// FinishScan sets a scan's final status and summary and audits it; held
+// scans are audited as held.
+func (s *Store) FinishScan(ctx context.Context, tenantID, scanID, status string, summary any, scanErr string) (*app.ScanRun, error) {
+	raw, err := json.Marshal(summary)
+	if err != nil {
+		return nil, err
+	}
+	var out *app.ScanRun
+	err = s.inTx(ctx, func(tx *Store) error {
+		var row scanRow
+		if err := tx.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("id = ?", scanID).Take(&row).Error; err != nil {
+			return notFound(err, "scan")
+		}
+		now := s.nowUTC()
+		row.Status, row.Summary, row.Error = status, string(raw), scanErr
+		if status != app.ScanHeld {
+			row.FinishedAt = &now
+		}
+		if err := tx.db.WithContext(ctx).Save(&row).Error; err != nil {
+			return err
+		}
+		out = toScan(&row)
+		action := app.AuditScanFinished
+		if status == app.ScanHeld {
+			action = app.AuditScanHeld
+		}
+		return tx.appendAudit(ctx, tenantID, app.Actor{Type: app.ActorScan, ID: scanID}, action,
+			map[string]any{"scanId": scanID, "status": status, "summary": json.RawMessage(raw), "error": scanErr})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: finish scan: %w", err)
+	}
+	return out, nil
+}
