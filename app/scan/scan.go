@@ -172,6 +172,11 @@ func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnec
 	sum.Brake = &brake
 	removals := plannedRemovals(run.ID, decisions)
 	sum.RemovalsPlanned = len(removals)
+	handoff := handoffList(decisions)
+	sum.HandoffAccounts = len(handoff)
+	if err := r.Store.RecordHandoff(ctx, t.ID, run.ID, handoff); err != nil {
+		return sum, app.ScanFailed, err
+	}
 	if brake.Held {
 		return sum, app.ScanHeld, nil
 	}
@@ -211,6 +216,24 @@ func (r *Runner) evaluate(ctx context.Context, tenantID, scanID string, plan *in
 		}
 	}
 	return all, flush()
+}
+
+// handoffList lists the inactive accounts whose access comes only through
+// IdP-synced groups, with those groups: Lapse cannot edit them.
+func handoffList(ds []app.Decision) []map[string]any {
+	var out []map[string]any
+	for _, d := range ds {
+		if d.Outcome != app.OutcomeHandoff {
+			continue
+		}
+		var groups []string
+		for _, g := range d.HandoffGroups {
+			groups = append(groups, g.GroupName)
+		}
+		out = append(out, map[string]any{"accountId": d.AccountID, "product": d.Product, "groups": groups,
+			"lastActive": d.LastActive, "daysInactive": d.DaysInactive, "rule": d.Rule})
+	}
+	return out
 }
 
 func usersPerProduct(ds []app.Decision) map[string]int {

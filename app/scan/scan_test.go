@@ -129,11 +129,17 @@ func TestScan_EnforceRemovesExactlyThePlannedMemberships(t *testing.T) {
 				}
 			})
 			evs, _ := f.st.ListAuditEvents(ctx, f.tenant.ID, 1000)
-			removed := 0
+			removed, handoffs := 0, 0
 			for _, e := range evs {
-				if e.Action == app.AuditAccessRemove {
+				switch e.Action {
+				case app.AuditAccessRemove:
 					removed++
+				case app.AuditHandoff:
+					handoffs++
 				}
+			}
+			if handoffs != 1 || run.Summary == nil || !strings.Contains(string(run.Summary), `"handoffAccounts"`) {
+				t.Fatalf("hand-off list not audited once (%d events)", handoffs)
 			}
 			if removed != len(ledger) {
 				t.Fatalf("%d access.removed audit events for %d ledger removals", removed, len(ledger))

@@ -365,3 +365,20 @@ func (s *Store) FinishScan(ctx context.Context, tenantID, scanID, status string,
 	}
 	return out, nil
 }
+
+// RecordHandoff audits the accounts a scan could not act on because their
+// access comes only through IdP-synced groups: the list the identity
+// provider's owner must work through.
+func (s *Store) RecordHandoff(ctx context.Context, tenantID, scanID string, entries []map[string]any) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx *Store) error {
+		return tx.appendAudit(ctx, tenantID, app.Actor{Type: app.ActorScan, ID: scanID}, app.AuditHandoff,
+			map[string]any{"scanId": scanID, "accounts": entries, "count": len(entries)})
+	})
+	if err != nil {
+		return fmt.Errorf("store: record handoff: %w", err)
+	}
+	return nil
+}
