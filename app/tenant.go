@@ -18,6 +18,16 @@ const (
 // Valid reports whether p is a product Lapse supports.
 func (p Product) Valid() bool { return p == ProductJira || p == ProductConfluence }
 
+// PolicyProducts are the product keys (Admin API productAccess keys) a
+// tenant of this product governs by default: the Jira family on a Jira
+// installation, Confluence on a Confluence one.
+func (p Product) PolicyProducts() []string {
+	if p == ProductConfluence {
+		return []string{"confluence"}
+	}
+	return []string{"jira-software", "jira-servicedesk"}
+}
+
 // ContextPath is the path prefix of the product's REST API under its base
 // URL: Confluence lives under /wiki, Jira at the root.
 func (p Product) ContextPath() string {

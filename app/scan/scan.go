@@ -76,7 +76,7 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 	if err != nil {
 		return nil, err
 	}
-	run, pol, err := r.begin(ctx, tenantID, scanID, trigger)
+	run, pol, err := r.begin(ctx, t, scanID, trigger)
 	if err != nil {
 		return run, err
 	}
@@ -90,6 +90,12 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 		sum, status, runErr = r.execute(ctx, t, conn, pol, run)
 	}
 	sum.DurationMillis = r.now().Sub(start).Milliseconds()
+	if ctx.Err() != nil {
+		// Shutdown or job timeout: the scan stays running, and the next
+		// worker to pick the job up resumes it from its records instead of
+		// the trail showing a failure that was only a restart.
+		return run, ctx.Err()
+	}
 	errText := ""
 	if runErr != nil {
 		errText = runErr.Error()
@@ -104,7 +110,8 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 
 // begin starts the scan, or picks up one that a dead worker left running
 // or an admin approved, with the policy version it runs under.
-func (r *Runner) begin(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, *app.Policy, error) {
+func (r *Runner) begin(ctx context.Context, t *app.Tenant, scanID, trigger string) (*app.ScanRun, *app.Policy, error) {
+	tenantID, products := t.ID, t.Product.PolicyProducts()
 	if scanID != "" {
 		existing, err := r.Store.Scan(ctx, tenantID, scanID)
 		if err != nil {
@@ -113,12 +120,12 @@ func (r *Runner) begin(ctx context.Context, tenantID, scanID, trigger string) (*
 		if existing.Status == app.ScanRunning || existing.Status == app.ScanApproved {
 			pol, err := r.Store.PolicyVersion(ctx, tenantID, existing.PolicyVersion)
 			if app.ErrorCode(err) == app.ENOTFOUND && existing.PolicyVersion == 0 {
-				pol, err = r.Store.Policy(ctx, tenantID, nil)
+				pol, err = r.Store.Policy(ctx, tenantID, products)
 			}
 			return existing, pol, err
 		}
 	}
-	pol, err := r.Store.Policy(ctx, tenantID, nil)
+	pol, err := r.Store.Policy(ctx, tenantID, products)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,11 +184,13 @@ func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnec
 	if err := r.Store.RecordHandoff(ctx, t.ID, run.ID, handoff); err != nil {
 		return sum, app.ScanFailed, err
 	}
-	if brake.Held {
-		return sum, app.ScanHeld, nil
-	}
+	// A dry run removes nothing, so it is never held: its summary shows
+	// whether the brake would have held an enforced run.
 	if pol.Mode != app.ModeEnforce {
 		return sum, app.ScanCompleted, nil
+	}
+	if brake.Held {
+		return sum, app.ScanHeld, nil
 	}
 	if err := r.act(ctx, t.ID, client, removals, decisions, &sum); err != nil {
 		return sum, statusOf(err), err

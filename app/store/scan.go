@@ -68,6 +68,11 @@ var activeStatuses = []string{app.ScanQueued, app.ScanRunning, app.ScanApproved}
 func (s *Store) QueueScan(ctx context.Context, tenantID, trigger string, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
 	var out *app.ScanRun
 	err := s.inTx(ctx, func(tx *Store) error {
+		// Serialise the tenant's scan bookkeeping across replicas, so two
+		// callers never both find "no active scan".
+		if err := tx.lockScans(ctx, tenantID); err != nil {
+			return err
+		}
 		active, err := tx.activeScan(ctx, tenantID)
 		if err != nil {
 			return err
@@ -129,6 +134,11 @@ func (s *Store) activeScan(ctx context.Context, tenantID string) (*scanRow, erro
 func (s *Store) StartScan(ctx context.Context, tenantID, scanID, trigger string, p *app.Policy) (*app.ScanRun, error) {
 	var out *app.ScanRun
 	err := s.inTx(ctx, func(tx *Store) error {
+		// Serialise the tenant's scan bookkeeping across replicas, so two
+		// callers never both find "no active scan".
+		if err := tx.lockScans(ctx, tenantID); err != nil {
+			return err
+		}
 		row, err := tx.claimScan(ctx, tenantID, scanID, trigger)
 		if err != nil {
 			return err
@@ -183,6 +193,11 @@ func (s *Store) ListScans(ctx context.Context, tenantID string, limit int) ([]*a
 func (s *Store) DecideHeldScan(ctx context.Context, tenantID, scanID string, approve bool, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
 	var out *app.ScanRun
 	err := s.inTx(ctx, func(tx *Store) error {
+		// Serialise the tenant's scan bookkeeping across replicas, so two
+		// callers never both find "no active scan".
+		if err := tx.lockScans(ctx, tenantID); err != nil {
+			return err
+		}
 		var row scanRow
 		if err := tx.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("id = ?", scanID).Take(&row).Error; err != nil {
 			return notFound(err, "scan")

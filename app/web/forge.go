@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -55,6 +56,21 @@ func (s *Server) handleForgeScheduled(c *gin.Context) {
 		return
 	}
 	s.recordInvocation(c, app.InvocationScheduled, "", app.Actor{Type: app.ActorAtlassian})
+	if c.IsAborted() || s.cfg.DueScans == nil {
+		return
+	}
+	// The trigger is recorded and answered; queueing the tenant's due scan
+	// is best effort here, because the planner queues it anyway and a
+	// retried trigger would record the invocation twice.
+	if err := s.cfg.DueScans.TriggerDue(c.Request.Context(), callerOf(c).Tenant.ID); err != nil {
+		s.log.WarnContext(c, "forge trigger: could not queue the due scan", "tenant_id", callerOf(c).Tenant.ID, "err", err)
+	}
+}
+
+// DueScanTrigger queues a tenant's scan when it is due today (Forge's
+// scheduled trigger); implemented by app/schedule.
+type DueScanTrigger interface {
+	TriggerDue(ctx context.Context, tenantID string) error
 }
 
 func (s *Server) recordInvocation(c *gin.Context, kind, eventType string, actor app.Actor) {

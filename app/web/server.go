@@ -49,6 +49,19 @@ type Config struct {
 	NowFunc func() time.Time
 	// Version is reported by /healthz.
 	Version string
+	// SiteAdmins decides whether the calling account administers the site
+	// (siteadmin.Checker). Every /api/v1 route except GET /tenant requires
+	// it; nil answers those routes 501.
+	SiteAdmins SiteAdminChecker
+	// Scans queues scans and decides held ones (app/schedule); nil answers
+	// POST /scans and approve/reject 501.
+	Scans ScanController
+	// Restorer restores removed access (app/scan); nil answers
+	// POST /audit/{id}/restore 501.
+	Restorer Restorer
+	// DueScans queues a tenant's due scan when Forge's scheduled trigger
+	// arrives (app/schedule); nil only records the trigger.
+	DueScans DueScanTrigger
 }
 
 // Server serves Lapse's HTTP API.
@@ -132,5 +145,22 @@ func (s *Server) routes() *gin.Engine {
 
 	api := g.Group("/api/v1", s.apiAuth)
 	api.GET("/tenant", s.handleTenantShow)
+
+	// Administration: site administrators only (API.md documents each).
+	admin := api.Group("", s.requireSiteAdmin)
+	admin.GET("/org-connection", s.handleOrgConnectionShow)
+	admin.PUT("/org-connection", s.handleOrgConnectionSave)
+	admin.GET("/policy", s.handlePolicyShow)
+	admin.PUT("/policy", s.handlePolicySave)
+	admin.GET("/scans", s.handleScanList)
+	admin.POST("/scans", s.handleScanCreate)
+	admin.GET("/scans/:id", s.handleScanShow)
+	admin.POST("/scans/:id/approve", s.handleScanApprove)
+	admin.POST("/scans/:id/reject", s.handleScanReject)
+	admin.GET("/report", s.handleReportList)
+	admin.GET("/audit", s.handleAuditList)
+	admin.GET("/audit/export", s.handleAuditExport)
+	admin.GET("/audit/verify", s.handleAuditVerify)
+	admin.POST("/audit/:id/restore", s.handleAuditRestore)
 	return e
 }

@@ -58,8 +58,14 @@ type Config struct {
 	TenantPointsPerHour    int64
 	AdminRequestsPerMinute int64
 	APITimeout             time.Duration
-	LogFormat              string
-	LogLevel               slog.Level
+	// Scans: whether this process runs scans (the scheduler), how many at a
+	// time, how long one may take, how often due tenants are looked for.
+	Scheduler    bool
+	ScanWorkers  int64
+	ScanTimeout  time.Duration
+	PlanInterval time.Duration
+	LogFormat    string
+	LogLevel     slog.Level
 
 	// generatedKeyPath is set when the SQLite default generated or loaded
 	// an encryption key from the data directory.
@@ -129,6 +135,19 @@ func (c *Config) parseDurationsAndFlags(getenv func(string) string) []error {
 		}
 		c.APITimeout = d
 	}
+	c.Scheduler = true
+	if v := getenv("LAPSE_SCHEDULER"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("LAPSE_SCHEDULER: %q is not true or false", v))
+		}
+		c.Scheduler = b
+	}
+	if c.ScanWorkers, err = intVar(getenv, "LAPSE_SCAN_WORKERS", 4, 1); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, durationVar(getenv, "LAPSE_SCAN_TIMEOUT", 30*time.Minute, time.Minute, 24*time.Hour, &c.ScanTimeout)...)
+	errs = append(errs, durationVar(getenv, "LAPSE_PLAN_INTERVAL", 5*time.Minute, 10*time.Second, time.Hour, &c.PlanInterval)...)
 	c.MigrateOnStart = true
 	if v := getenv("LAPSE_MIGRATE_ON_START"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -182,6 +201,21 @@ func (c *Config) validate() []error {
 
 // secretValue reads NAME, or the file named by NAME_FILE (Kubernetes
 // secrets are mounted as files), but not both.
+// durationVar reads a duration variable with a default and bounds.
+func durationVar(getenv func(string) string, name string, def, lo, hi time.Duration, dst *time.Duration) []error {
+	*dst = def
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		return []error{fmt.Errorf("%s: %q is not a duration between %s and %s", name, v, lo, hi)}
+	}
+	*dst = d
+	return nil
+}
+
 // intVar reads an integer variable with a default and a minimum.
 func intVar(getenv func(string) string, name string, def, minimum int64) (int64, error) {
 	v := getenv(name)
@@ -272,6 +306,10 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int64("tenant_points_per_hour", c.TenantPointsPerHour),
 		slog.Int64("admin_requests_per_minute", c.AdminRequestsPerMinute),
 		slog.Duration("api_timeout", c.APITimeout),
+		slog.Bool("scheduler", c.Scheduler),
+		slog.Int64("scan_workers", c.ScanWorkers),
+		slog.Duration("scan_timeout", c.ScanTimeout),
+		slog.Duration("plan_interval", c.PlanInterval),
 	)
 }
 

@@ -8,10 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/lapsehq/lapse/app"
 	"github.com/lapsehq/lapse/app/adminapi"
@@ -102,9 +100,7 @@ func runInventory(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return fmt.Errorf("%w (run: lapse connect-org --tenant %s --org <org id> < key-file)", err, t.ID)
 	}
-	client, err := adminapi.New(adminapi.Config{BaseURL: cfg.AdminAPIURL, APIKey: conn.APIKey, OrgID: conn.OrgID, TenantID: t.ID,
-		RequestsPerMinute: cfg.AdminRequestsPerMinute, Budget: st.Budget(), MaxWait: 2 * time.Minute, Logger: log,
-		HTTPClient: &http.Client{Timeout: cfg.APITimeout}, UserAgent: "lapse/" + version})
+	client, err := adminClientFunc(cfg, st, log)(ctx, t, conn)
 	if err != nil {
 		return err
 	}

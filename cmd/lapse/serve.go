@@ -8,11 +8,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
+	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/adminapi"
 	"github.com/lapsehq/lapse/app/connect"
 	"github.com/lapsehq/lapse/app/forge"
+	"github.com/lapsehq/lapse/app/scan"
+	"github.com/lapsehq/lapse/app/schedule"
 	"github.com/lapsehq/lapse/app/secret"
+	"github.com/lapsehq/lapse/app/siteadmin"
 	"github.com/lapsehq/lapse/app/store"
 	"github.com/lapsehq/lapse/app/web"
 )
@@ -67,7 +73,31 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err := prepareSchema(ctx, cfg, log, st); err != nil {
 		return err
 	}
+	runner := &scan.Runner{Store: st, Client: adminClientFunc(cfg, st, log), Logger: log}
+	sched, err := schedule.New(schedule.Config{Store: st, Runner: runner, Logger: log, Replica: replicaName(),
+		MaxWorkers: int(cfg.ScanWorkers), JobTimeout: cfg.ScanTimeout, PlanInterval: cfg.PlanInterval})
+	if err != nil {
+		return err
+	}
+	if cfg.Scheduler {
+		if err := sched.Start(ctx); err != nil {
+			return fmt.Errorf("start scheduler: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+			defer cancel()
+			if err := sched.Stop(sctx); err != nil {
+				log.Warn("scheduler stop", "err", err)
+			}
+		}()
+	}
+	checker := &siteadmin.Checker{AppKey: cfg.AppKey, SystemToken: st.SystemToken, Budget: st.Budget(), Logger: log,
+		HTTPClient: &http.Client{Timeout: cfg.APITimeout}}
 	srv, err := web.New(web.Config{
+		SiteAdmins:   checker,
+		Scans:        sched,
+		Restorer:     runner,
+		DueScans:     sched,
 		BaseURL:      cfg.BaseURL,
 		AppKey:       cfg.AppKey,
 		AllowedHosts: cfg.AllowedHosts,
@@ -95,13 +125,18 @@ func prepareSchema(ctx context.Context, cfg *Config, log *slog.Logger, st *store
 			return err
 		}
 		log.Info("database migrated", "dialect", st.Dialect(), "applied", n)
-		return nil
+		_, err = schedule.MigrateRiver(ctx, st, log)
+		return err
 	}
 	current, err := st.SchemaCurrent(ctx)
 	if err != nil {
 		return err
 	}
-	if !current {
+	riverCurrent, err := schedule.RiverSchemaCurrent(ctx, st)
+	if err != nil {
+		return err
+	}
+	if !current || !riverCurrent {
 		return errors.New("the database schema is out of date: run `lapse migrate` first, or set LAPSE_MIGRATE_ON_START=true")
 	}
 	return nil
@@ -142,7 +177,7 @@ func listenAndServe(ctx context.Context, addr string, h http.Handler, log *slog.
 }
 
 func runMigrate(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
-	_, _, st, err := setup(ctx, getenv, stderr)
+	_, log, st, err := setup(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -151,10 +186,32 @@ func runMigrate(ctx context.Context, getenv func(string) string, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	if _, err := schedule.MigrateRiver(ctx, st, log); err != nil {
+		return err
+	}
 	current, _, err := st.SchemaVersion(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "applied %d migration(s); schema version %d (%s)\n", n, current, st.Dialect())
 	return nil
+}
+
+// adminClientFunc builds a tenant's Admin API client: the configured base
+// URL and request pace, the database-backed budget every replica shares.
+func adminClientFunc(cfg *Config, st *store.Store, log *slog.Logger) scan.ClientFunc {
+	return func(ctx context.Context, t *app.Tenant, conn *app.OrgConnection) (*adminapi.Client, error) {
+		return adminapi.New(adminapi.Config{BaseURL: cfg.AdminAPIURL, APIKey: conn.APIKey, OrgID: conn.OrgID, TenantID: t.ID,
+			RequestsPerMinute: cfg.AdminRequestsPerMinute, Budget: st.Budget(), MaxWait: 2 * time.Minute, Logger: log,
+			HTTPClient: &http.Client{Timeout: cfg.APITimeout}, UserAgent: "lapse/" + version})
+	}
+}
+
+// replicaName names this process in logs and job records.
+func replicaName() string {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n
+	}
+	h, _ := os.Hostname()
+	return h
 }
