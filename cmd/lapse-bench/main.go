@@ -37,6 +37,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "scan" {
+		return benchScan(ctx, out, args[1:])
+	}
 	if len(args) > 0 && args[0] == "inventory" {
 		return benchInventory(ctx, out, args[1:])
 	}
