@@ -26,8 +26,12 @@ type fixture struct {
 }
 
 func setup(t *testing.T, d store.Dialect, users int) *fixture {
+	return setupParams(t, d, devsite.Params{Seed: 21, Users: users})
+}
+
+func setupParams(t *testing.T, d store.Dialect, params devsite.Params) *fixture {
 	t.Helper()
-	srv, err := devsite.NewServer(devsite.Config{Params: devsite.Params{Seed: 21, Users: users}})
+	srv, err := devsite.NewServer(devsite.Config{Params: params})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +323,42 @@ func TestScan_Restore(t *testing.T) {
 			}
 			if _, err := f.runner.Restore(ctx, f.tenant.ID, 999999, admin); app.ErrorCode(err) != app.ENOTFOUND {
 				t.Fatalf("restoring an unknown event: %v", err)
+			}
+		})
+	}
+}
+
+// TestScan_BadActivityDataIsHeld: when the activity source (bulk or
+// per-user) says every user never used the product, an enforced run
+// with the brake off for counts is still held by the data-sanity check and
+// removes nothing.
+func TestScan_BadActivityDataIsHeld(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		params   devsite.Params
+		behavior devsite.AdminBehavior
+	}{
+		{"everyone_never_active", devsite.Params{Seed: 5, Users: 300, NeverActiveShare: 1}, devsite.AdminBehavior{}},
+		// users/search carries no productAccess, so the scan falls back to
+		// per-user last-active-dates, which come back empty for everyone.
+		{"per_user_path_empty", devsite.Params{Seed: 5, Users: 300, NeverActiveShare: 1}, devsite.AdminBehavior{ProductAccess: devsite.ProductAccessOmitted}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setupParams(t, store.SQLite, tc.params)
+			f.srv.SetAdminBehavior(tc.behavior)
+			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare, p.GraceDays = app.ModeEnforce, 0, 0, 0 })
+			run, err := f.runner.Run(context.Background(), f.tenant.ID, "", app.TriggerManual)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(f.srv.Ledger()); n != 0 {
+				t.Fatalf("bad activity data removed %d memberships (status %s, summary %s)", n, run.Status, run.Summary)
+			}
+			if run.Status != app.ScanHeld {
+				t.Fatalf("status %s, want held; summary %s", run.Status, run.Summary)
 			}
 		})
 	}
