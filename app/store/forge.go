@@ -213,3 +213,14 @@ func (s *Store) ListForgeInvocations(ctx context.Context, tenantID string, limit
 	}
 	return out, nil
 }
+
+// SaveSystemToken keeps a Forge system token that arrived with a UI
+// invocation (Custom UI calls the remote with one too), so the site-admin
+// check and scans of Forge-only tenants do not depend on the hourly
+// events alone. An older token never replaces a newer one.
+func (s *Store) SaveSystemToken(ctx context.Context, tenantID string, tok *app.SystemToken) error {
+	if err := s.saveSystemToken(ctx, tenantID, tok); err != nil {
+		return fmt.Errorf("store: save system token: %w", err)
+	}
+	return nil
+}

@@ -131,6 +131,9 @@ func (s *Server) apiAuth(c *gin.Context) {
 		if err == nil && !caller.Tenant.State.Active() {
 			err = unauthorized(reasonTenantInactive)
 		}
+		if err == nil {
+			err = s.keepSystemToken(c, caller.Tenant.ID)
+		}
 	} else {
 		caller, err = s.authenticateConnect(c.Request.Context(), c, connect.QSHContext)
 	}
@@ -144,4 +147,14 @@ func (s *Server) apiAuth(c *gin.Context) {
 
 func isBearer(h string) bool {
 	return len(h) > 7 && strings.EqualFold(h[:7], "bearer ")
+}
+
+// keepSystemToken stores the Forge system token a verified UI invocation
+// carries, the freshest credential Lapse gets for a Forge-only tenant.
+func (s *Server) keepSystemToken(c *gin.Context, tenantID string) error {
+	st, ok := forge.SystemTokenFromRequest(c.Request, s.now())
+	if !ok {
+		return nil
+	}
+	return s.store.SaveSystemToken(c.Request.Context(), tenantID, &app.SystemToken{Token: st.Token, ExpiresAt: st.ExpiresAt})
 }

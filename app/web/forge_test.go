@@ -207,3 +207,22 @@ func TestForge_JWKSDown(t *testing.T) {
 	e.keys.Close()
 	wantError(t, e.forgePost("/forge/scheduled", fit, "", map[string]any{}), 503, "unavailable", "try again")
 }
+
+// TestForge_UITokenKeepsSystemToken: the system token that comes with a
+// Custom UI call is stored, so a Forge-only tenant has a fresh credential.
+func TestForge_UITokenKeepsSystemToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, store.SQLite)
+	fit := e.mint(e.forgeClaims("inst-ui"))
+	req, _ := http.NewRequest(http.MethodGet, e.app.BaseURL+"/api/v1/tenant", nil)
+	req.Header.Set("Authorization", "Bearer "+fit)
+	req.Header.Set("x-forge-oauth-system", "ui-system-token")
+	r := e.send(req)
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /api/v1/tenant = %d %s", r.status, r.body)
+	}
+	tok, err := e.store.SystemToken(context.Background(), r.json(t)["id"].(string))
+	if err != nil || tok == nil || tok.Token != "ui-system-token" {
+		t.Fatalf("system token = %+v, %v", tok, err)
+	}
+}
