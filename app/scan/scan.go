@@ -347,7 +347,7 @@ func (r *Runner) removeOne(ctx context.Context, tenantID string, client *adminap
 	if err := r.Store.RecordIntent(ctx, tenantID, a); err != nil {
 		return err
 	}
-	res, err := client.RemoveMembership(ctx, a.GroupID, a.AccountID)
+	res, err := r.removeWithRetry(ctx, client, a)
 	switch {
 	case errors.Is(err, adminapi.ErrSyncedGroup), errors.Is(err, adminapi.ErrGroupNotFound), errors.Is(err, adminapi.ErrUserNotFound):
 		sum.RemovalsFailed++
@@ -365,6 +365,45 @@ func (r *Runner) removeOne(ctx context.Context, tenantID string, client *adminap
 	}
 	sum.RemovalsDone++
 	return r.Store.CompleteAction(ctx, tenantID, a, auditRemoval(a, res, ds))
+}
+
+// removeAttempts bounds how often one removal is tried within a scan when
+// its outcome stays unknown (answer lost, then the read-back failed too).
+const removeAttempts = 4
+
+// removeWithRetry calls RemoveMembership again while the outcome is
+// unknown for a transient reason. Repeating is safe: the client reads the
+// membership back (a 404 "not a member" after a lost answer is reported as
+// already removed), so a change is never made twice. Budget and rate-limit
+// stops and permanent refusals return at once.
+func (r *Runner) removeWithRetry(ctx context.Context, client *adminapi.Client, a app.ScanAction) (adminapi.MembershipResult, error) {
+	var res adminapi.MembershipResult
+	var err error
+	for attempt := 1; attempt <= removeAttempts; attempt++ {
+		res, err = client.RemoveMembership(ctx, a.GroupID, a.AccountID)
+		if err == nil || !transient(err) || attempt == removeAttempts {
+			return res, err
+		}
+		r.log().WarnContext(ctx, "removal outcome unknown; trying again", "account_id", a.AccountID, "group_id", a.GroupID, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(time.Duration(attempt) * time.Second):
+		}
+	}
+	return res, err
+}
+
+// transient reports an error worth another attempt now: not a refusal,
+// not a budget or rate-limit stop (those end the scan, to be resumed when
+// the budget allows), not a cancellation.
+func transient(err error) bool {
+	if errors.Is(err, adminapi.ErrSyncedGroup) || errors.Is(err, adminapi.ErrGroupNotFound) || errors.Is(err, adminapi.ErrUserNotFound) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	_, stop := atlassian.RetryAt(err)
+	return !stop
 }
 
 // auditRemoval is the evidence of one removal: the account as seen, the

@@ -43,9 +43,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) > 0 && args[0] == "inventory" {
 		return benchInventory(ctx, out, args[1:])
 	}
+	if len(args) > 0 && args[0] == "reliability" {
+		return benchReliability(ctx, out, args[1:])
+	}
 	if len(args) == 0 || args[0] != "auth" {
 		return errors.New("usage: lapse-bench auth [-lapse PATH] [-database-url URL] [-duration 20s] [-concurrency 32]\n" +
-			"       lapse-bench inventory [-lapse PATH] [-users 10000] [-latency 40ms] [-site-rpm 200] [-client-rpm 200] [-mode both]")
+			"       lapse-bench inventory [-lapse PATH] [-users 10000] [-latency 40ms] [-site-rpm 200] [-client-rpm 200] [-mode both]\n" +
+			"       lapse-bench reliability [-lapse PATH] [-scans 20] [-faults 0.2] [-users 400] [-seed 1] [-kill 0.5]")
 	}
 	fs := flag.NewFlagSet("auth", flag.ContinueOnError)
 	bin := fs.String("lapse", "lapse", "path to the lapse binary (go build -o /tmp/lapse ./cmd/lapse)")

@@ -75,7 +75,12 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	}
 	runner := &scan.Runner{Store: st, Client: adminClientFunc(cfg, st, log), Logger: log}
 	sched, err := schedule.New(schedule.Config{Store: st, Runner: runner, Logger: log, Replica: replicaName(),
-		MaxWorkers: int(cfg.ScanWorkers), JobTimeout: cfg.ScanTimeout, PlanInterval: cfg.PlanInterval})
+		MaxWorkers: int(cfg.ScanWorkers), JobTimeout: cfg.ScanTimeout, PlanInterval: cfg.PlanInterval,
+		// A worker cancels its own scan at JobTimeout, so a job still marked
+		// running a minute later belongs to a dead process (SIGKILL, lost
+		// node): hand it to a live worker, which resumes the scan from its
+		// intent records, instead of River's default of an hour.
+		RescueStuckJobsAfter: cfg.ScanTimeout + time.Minute})
 	if err != nil {
 		return err
 	}
