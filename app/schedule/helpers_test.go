@@ -193,6 +193,7 @@ type countingRunner struct {
 	day     string
 	delay   time.Duration
 	gate    chan struct{} // when set, each run waits for a value
+	hold    atomic.Bool   // when set, runs that start wait until cancelled
 	calls   atomic.Int64
 	done    atomic.Int64
 	cut     atomic.Int64 // runs cancelled midway
@@ -255,6 +256,10 @@ func (r *countingRunner) begin(ctx context.Context, tenantID, scanID, trigger st
 func (r *countingRunner) work(ctx context.Context) error {
 	r.busy.Add(1)
 	defer r.busy.Add(-1)
+	if r.hold.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	if r.gate != nil {
 		select {
 		case <-r.gate:
@@ -274,6 +279,11 @@ func (r *countingRunner) work(ctx context.Context) error {
 // and carries on; any other row is a duplicate scan of the day. Without a
 // day, every scan has its own row.
 func (r *countingRunner) record(ctx context.Context, tenantID, scanID string) error {
+	// The scan's work is done: it is recorded even when the replica is
+	// being stopped. With the caller's context a cancellation could let the
+	// insert commit while the client reports an error, and the check below
+	// fail to read, which is no evidence of a duplicate.
+	ctx = context.WithoutCancel(ctx)
 	db, rebind := r.db, r.rebind
 	day := r.day
 	if day == "" {
@@ -285,9 +295,12 @@ func (r *countingRunner) record(ctx context.Context, tenantID, scanID string) er
 		return nil
 	}
 	var prev string
-	if qerr := db.QueryRowContext(ctx, rebind("SELECT scan_id FROM test_scan_log WHERE tenant_id = ? AND day = ?"), tenantID, day).Scan(&prev); qerr == nil && prev == scanID {
+	if qerr := db.QueryRowContext(ctx, rebind("SELECT scan_id FROM test_scan_log WHERE tenant_id = ? AND day = ?"), tenantID, day).Scan(&prev); qerr != nil {
+		return fmt.Errorf("record scan of tenant %s: %w (and reading the log: %v)", tenantID, err, qerr)
+	}
+	if prev == scanID {
 		return nil
 	}
 	r.dupes.Add(1)
-	return fmt.Errorf("duplicate scan of tenant %s on %s: %w", tenantID, day, err)
+	return fmt.Errorf("duplicate scan of tenant %s on %s: %s already scanned it: %w", tenantID, day, prev, err)
 }

@@ -95,6 +95,10 @@ func TestScheduler_ReplicasScanEveryTenantOnce(t *testing.T) {
 	// while it is in the middle of scans: they are cancelled, and it is not
 	// waited for.
 	waitFor(t, 40*time.Second, "a third of the scans", func() bool { return done() >= replicaTenants/3 })
+	// From here r1's new runs hang until r1 is stopped, so the stop is sure
+	// to cut scans short (the case this test is about) however the two
+	// cores schedule the goroutines.
+	runners[1].hold.Store(true)
 	waitFor(t, 10*time.Second, "replica r1 busy", func() bool { return runners[1].busy.Load() >= 2 })
 	killedAt := time.Since(start)
 	killedDone := runners[1].done.Load()
