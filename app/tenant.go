@@ -1,8 +1,6 @@
 package app
 
 import (
-	"net/url"
-	"strings"
 	"time"
 )
 
@@ -26,15 +24,6 @@ func (p Product) PolicyProducts() []string {
 		return []string{"confluence"}
 	}
 	return []string{"jira-software", "jira-servicedesk"}
-}
-
-// ContextPath is the path prefix of the product's REST API under its base
-// URL: Confluence lives under /wiki, Jira at the root.
-func (p Product) ContextPath() string {
-	if p == ProductConfluence {
-		return "/wiki"
-	}
-	return ""
 }
 
 // TenantState is where an installation is in its lifecycle.
@@ -82,16 +71,6 @@ type Tenant struct {
 
 // HasConnect reports whether the tenant has a Connect identity.
 func (t *Tenant) HasConnect() bool { return t.ClientKey != "" }
-
-// APIBasePath is the path of the tenant's base URL ("/wiki" for Confluence),
-// which outbound qsh computation strips.
-func (t *Tenant) APIBasePath() string {
-	u, err := url.Parse(t.BaseURL)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSuffix(u.Path, "/")
-}
 
 // ConnectInstall is the verified content of a Connect installed callback.
 type ConnectInstall struct {

@@ -26,9 +26,6 @@ import (
 const (
 	// DefaultBaseURL is Atlassian's API gateway.
 	DefaultBaseURL = "https://api.atlassian.com"
-	// BaseURLEnv is the environment variable cmd reads to point the client
-	// elsewhere (a simulated site in development).
-	BaseURLEnv = "LAPSE_ADMIN_API_URL"
 	// DefaultRequestsPerMinute stays under the ~200 requests/min per org
 	// that third parties report (DOMAIN.md §3.7, unverified), leaving room
 	// for the customer's own scripts.

@@ -11,11 +11,6 @@ import (
 	"github.com/lapsehq/lapse/app"
 )
 
-// tenantProducts are the product keys (as the Admin API names them) a
-// tenant's policy governs: a Jira installation governs the site's Jira
-// products, a Confluence installation Confluence.
-func tenantProducts(t *app.Tenant) []string { return t.Product.PolicyProducts() }
-
 // ownsProductKey reports whether a policy product key belongs to the
 // tenant's product family. Jira sites may carry more Jira products than the
 // defaults (jira-core, jira-product-discovery), so any jira-* key is a
@@ -62,7 +57,7 @@ type policyInput struct {
 // version 0, until one is saved), with its version as the ETag.
 func (s *Server) handlePolicyShow(c *gin.Context) {
 	caller := callerOf(c)
-	products := tenantProducts(caller.Tenant)
+	products := caller.Tenant.Product.PolicyProducts()
 	p, err := s.store.Policy(c.Request.Context(), caller.Tenant.ID, products)
 	if err != nil {
 		s.fail(c, err)
@@ -96,7 +91,7 @@ func (s *Server) handlePolicySave(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	products := tenantProducts(caller.Tenant)
+	products := caller.Tenant.Product.PolicyProducts()
 	saved, err := s.store.SavePolicy(c.Request.Context(), caller.Tenant.ID, *in.Policy, base, actorOf(caller), products)
 	if err != nil {
 		s.fail(c, err)
@@ -152,7 +147,7 @@ func validatePolicy(t *app.Tenant, p *app.Policy) error {
 	}
 	for _, key := range slices.Sorted(maps.Keys(p.Products)) {
 		if !ownsProductKey(t, key) {
-			problems = append(problems, "products."+truncate(key, 64)+" is not a product of this "+string(t.Product)+" installation (use "+strings.Join(tenantProducts(t), ", ")+")")
+			problems = append(problems, "products."+truncate(key, 64)+" is not a product of this "+string(t.Product)+" installation (use "+strings.Join(t.Product.PolicyProducts(), ", ")+")")
 		}
 	}
 	return problemsError("invalid policy", problems)
