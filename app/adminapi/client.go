@@ -13,10 +13,12 @@ package adminapi
 import (
 	"context"
 	"errors"
+	"golang.org/x/time/rate"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/lapsehq/lapse/app/atlassian"
@@ -50,6 +52,10 @@ type Config struct {
 	// Budget is the accounting shared by replicas. nil: a private in-memory
 	// budget, so the per-minute limit still holds within this process.
 	Budget atlassian.Budget
+	// Pacers spaces the requests of every client of one organization in
+	// this process evenly over the minute. nil: a private pacer for this
+	// client. Share one (NewPacers) across the clients a process makes.
+	Pacers *Pacers
 	// MaxWait bounds how long one request may wait for a full minute window
 	// or a rate limit before failing with *atlassian.BudgetError or
 	// *atlassian.RateLimitError. Set it above a minute to pace by waiting
@@ -72,6 +78,7 @@ type Client struct {
 	dirID     string
 	orgScope  string
 	charges   []atlassian.Charge
+	pacer     *atlassian.Pacer
 	orgPath   string // /admin/v1/orgs/<orgId>
 	v2OrgPath string // /admin/v2/orgs/<orgId>
 	dirPath   string // /admin/v2/orgs/<orgId>/directories/<dirId>
@@ -99,6 +106,10 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{t: t, orgID: cfg.OrgID, dirID: orDefault(cfg.DirectoryID, DefaultDirectoryID)}
 	c.orgScope = "admin:org:" + cfg.OrgID
 	c.charges = requestCharges(c.orgScope, cfg.TenantID, cfg.RequestsPerMinute)
+	if cfg.Pacers == nil {
+		cfg.Pacers = NewPacers()
+	}
+	c.pacer = &atlassian.Pacer{Scope: c.orgScope, Limiter: cfg.Pacers.forOrg(cfg.OrgID, c.charges[0].Limit)}
 	c.orgPath = "/admin/v1/orgs/" + url.PathEscape(c.orgID)
 	c.v2OrgPath = "/admin/v2/orgs/" + url.PathEscape(c.orgID)
 	c.dirPath = c.v2OrgPath + "/directories/" + url.PathEscape(c.dirID)
@@ -120,6 +131,40 @@ func requestCharges(orgScope, tenantID string, perMinute int64) []atlassian.Char
 		charges = append(charges, atlassian.Charge{Scope: "admin-requests:tenant:" + tenantID, Units: 1, Window: time.Hour})
 	}
 	return charges
+}
+
+// Pacers holds one request pacer per organization, so that every client of
+// an org in this process shares one steady pace of RequestsPerMinute.
+//
+// Why a pacer besides the per-minute budget: the budget counts fixed UTC
+// minutes (shared by replicas through the database), which allows a full
+// minute's requests in the first seconds of each window. If Atlassian counts
+// the ~200 requests/min over a sliding minute, as most gateways do, the burst
+// at a window's start collides with the end of the last one and draws 429s.
+// At one request every 60/limit seconds (burst 1) no minute, fixed or
+// sliding, ever sees more than the limit from this process.
+type Pacers struct {
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+// NewPacers returns an empty set of pacers.
+func NewPacers() *Pacers { return &Pacers{m: map[string]*rate.Limiter{}} }
+
+// forOrg returns the org's pacer at perMinute requests per minute (the
+// latest value wins when clients disagree).
+func (p *Pacers) forOrg(orgID string, perMinute int64) *rate.Limiter {
+	every := rate.Limit(float64(perMinute) / 60)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.m[orgID]
+	if l == nil {
+		l = rate.NewLimiter(every, 1)
+		p.m[orgID] = l
+	} else if l.Limit() != every {
+		l.SetLimit(every)
+	}
+	return l
 }
 
 func orDefault(s, def string) string {
@@ -146,7 +191,7 @@ type request struct {
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	req := &atlassian.Request{
 		Method: r.method, Path: r.path, Query: r.query, Body: r.body, Endpoint: r.method + " " + r.endpoint,
-		Charges: slices.Clone(c.charges), QuotaScopes: atlassian.QuotaScopes{Admin: c.orgScope},
+		Charges: slices.Clone(c.charges), Pacer: c.pacer, QuotaScopes: atlassian.QuotaScopes{Admin: c.orgScope},
 	}
 	if r.readOnly {
 		yes := true

@@ -152,37 +152,75 @@ func TestClient_WrongKey(t *testing.T) {
 	}
 }
 
-// TestClient_BudgetStopsListing shows the client honouring its per-minute
-// limit: with MaxWait 0 it stops with a BudgetError instead of waiting,
-// reports how far it got, and resumes from the failed page's cursor.
-func TestClient_BudgetStopsListing(t *testing.T) {
+// TestClient_PacerStopsListing shows the client keeping its steady pace:
+// at 3 requests a minute and with MaxWait 0 it sends one page, then stops
+// with a BudgetError saying when the next turn comes (20 s later) instead of
+// waiting, reports how far it got, and resumes from the failed page's cursor.
+func TestClient_PacerStopsListing(t *testing.T) {
 	t.Parallel()
 	f := setup(t, devsite.Params{Seed: 1, Users: 500})
 	budget := atlassian.NewMemoryBudget()
 	c := f.client(t, func(cfg *adminapi.Config) {
 		cfg.Budget, cfg.RequestsPerMinute, cfg.MaxWait = budget, 3, 0
 	})
+	now := f.clock.Now()
 	got, err := collect(t, c.SearchUsers(t.Context(), adminapi.UserQuery{Limit: 100}))
 	var pe *adminapi.PageError
 	var be *atlassian.BudgetError
-	if !errors.As(err, &pe) || !errors.As(err, &be) {
-		t.Fatalf("err = %v, want PageError with BudgetError", err)
+	if !errors.As(err, &pe) || !errors.As(err, &be) || be.Reason != atlassian.ReasonPaced {
+		t.Fatalf("err = %v, want PageError with a pacing BudgetError", err)
 	}
-	if len(got) != 300 || pe.Yielded != 300 || pe.Cursor == "" || be.Scope != "admin:org:"+f.orgID || f.sent.Load() != 3 {
+	if len(got) != 100 || pe.Yielded != 100 || pe.Cursor == "" || be.Scope != "admin:org:"+f.orgID || f.sent.Load() != 1 {
 		t.Fatalf("yielded %d (%d), cursor %q, scope %q, sent %d", len(got), pe.Yielded, pe.Cursor, be.Scope, f.sent.Load())
 	}
-	now := f.clock.Now()
+	if want := now.Add(20 * time.Second); !be.ResetAt.Equal(want) {
+		t.Fatalf("next turn at %s, want %s (60 s / 3)", be.ResetAt, want)
+	}
 	for scope, window := range map[string]time.Duration{
 		"admin:org:" + f.orgID: time.Minute, "admin-requests:app": time.Hour, "admin-requests:tenant:t1": time.Hour,
 	} {
-		if used, _ := budget.Usage(t.Context(), now, scope, window); used != 3 {
-			t.Errorf("%s used %d, want 3", scope, used)
+		if used, _ := budget.Usage(t.Context(), now, scope, window); used != 1 {
+			t.Errorf("%s used %d, want 1 (the refused request reserves nothing)", scope, used)
 		}
 	}
 
 	f.clock.Advance(be.ResetAt.Sub(now))
-	rest, err := collect(t, c.SearchUsers(t.Context(), adminapi.UserQuery{Limit: 100, Cursor: pe.Cursor}))
-	if err != nil || len(rest) != 200 || rest[0].AccountID <= got[len(got)-1].AccountID {
-		t.Fatalf("resume: %d users, err %v", len(rest), err)
+	next, err := collect(t, c.SearchUsers(t.Context(), adminapi.UserQuery{Limit: 100, Cursor: pe.Cursor}))
+	if !errors.As(err, &pe) || len(next) != 100 || next[0].AccountID <= got[len(got)-1].AccountID || f.sent.Load() != 2 {
+		t.Fatalf("resume: %d users, %d sent, err %v", len(next), f.sent.Load(), err)
+	}
+}
+
+// TestClient_SharedBudgetStopsListing: when other replicas have spent the
+// org's minute window in the shared budget, the client sends nothing and
+// says when the window resets; after the reset it lists everything.
+func TestClient_SharedBudgetStopsListing(t *testing.T) {
+	t.Parallel()
+	f := setup(t, devsite.Params{Seed: 1, Users: 500})
+	budget := atlassian.NewMemoryBudget()
+	now := f.clock.Now()
+	spent := atlassian.Charge{Scope: "admin:org:" + f.orgID, Units: 3, Limit: 3, Window: time.Minute}
+	if err := budget.Reserve(t.Context(), now, []atlassian.Charge{spent}); err != nil {
+		t.Fatal(err)
+	}
+	c := f.client(t, func(cfg *adminapi.Config) {
+		cfg.Budget, cfg.RequestsPerMinute, cfg.MaxWait = budget, 3, 0
+	})
+	got, err := collect(t, c.SearchUsers(t.Context(), adminapi.UserQuery{Limit: 100}))
+	var be *atlassian.BudgetError
+	if !errors.As(err, &be) || be.Reason != atlassian.ReasonWindowFull || be.Scope != spent.Scope || len(got) != 0 || f.sent.Load() != 0 {
+		t.Fatalf("err = %v after %d users and %d requests, want a full-window BudgetError before any request", err, len(got), f.sent.Load())
+	}
+	if want := now.Truncate(time.Minute).Add(time.Minute); !be.ResetAt.Equal(want) {
+		t.Fatalf("resets at %s, want %s", be.ResetAt, want)
+	}
+
+	f.clock.Advance(be.ResetAt.Sub(now))
+	c = f.client(t, func(cfg *adminapi.Config) {
+		cfg.Budget, cfg.RequestsPerMinute, cfg.MaxWait = budget, 3, 2*time.Minute
+	})
+	all, err := collect(t, c.SearchUsers(t.Context(), adminapi.UserQuery{Limit: 100}))
+	if err != nil || len(all) != 500 {
+		t.Fatalf("after the reset: %d users, err %v", len(all), err)
 	}
 }

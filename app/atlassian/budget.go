@@ -51,6 +51,8 @@ const (
 	ReasonWindowFull  = "window limit reached"
 	ReasonOverLimit   = "charge exceeds the window limit"
 	ReasonScopePaused = "scope paused after an Atlassian quota rate limit"
+	// ReasonPaced: the scope's Pacer gives the request a turn later.
+	ReasonPaced = "request spaced out to the scope's steady rate"
 )
 
 // BudgetError reports that a request was not sent because its budget scope

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/time/rate"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -116,6 +117,19 @@ type Request struct {
 	Settle func() []Charge
 	// QuotaScopes are paused by a quota 429 of this request.
 	QuotaScopes QuotaScopes
+	// Pacer, when set, spaces this request evenly from the others sharing
+	// it (one token per attempt, taken before the budget is reserved).
+	Pacer *Pacer
+}
+
+// Pacer spaces the requests that share it to a steady rate. A per-minute
+// limit is then used evenly instead of in a burst at each window's start,
+// which a limit counted over a sliding minute would answer with 429s. A wait
+// for the pacer counts against MaxWait like any other; one it may not take
+// returns a *BudgetError for Scope with the time the turn comes.
+type Pacer struct {
+	Scope   string
+	Limiter *rate.Limiter
 }
 
 // Response describes the last answer Do received.

@@ -21,6 +21,9 @@ type slowdown struct {
 // its charges: no scope of the request is paused, its endpoint is not slowed
 // down, and the budget has room.
 func (c *Client) admit(ctx context.Context, cl *call) error {
+	if err := c.pace(ctx, cl); err != nil {
+		return err
+	}
 	var b *block
 	for range maxAdmitRounds {
 		var err error
@@ -37,6 +40,33 @@ func (c *Client) admit(ctx context.Context, cl *call) error {
 		}
 	}
 	return b.err
+}
+
+// pace waits for the request's turn on its Pacer, on the client's clock, or
+// returns a *BudgetError when the wait is longer than the call may wait.
+func (c *Client) pace(ctx context.Context, cl *call) error {
+	p := cl.req.Pacer
+	if p == nil || p.Limiter == nil {
+		return nil
+	}
+	now := c.now()
+	r := p.Limiter.ReserveN(now, 1)
+	if !r.OK() {
+		return fmt.Errorf("atlassian: %s: pacer of %q allows no request", cl.endpoint, p.Scope)
+	}
+	d := r.DelayFrom(now)
+	if d <= 0 {
+		return nil
+	}
+	if !c.mayWait(ctx, cl, d, c.retry.BaseDelay) {
+		r.CancelAt(now)
+		return &BudgetError{Scope: p.Scope, ResetAt: now.Add(d), Paused: true, Reason: ReasonPaced}
+	}
+	if err := c.sleep(ctx, d); err != nil {
+		r.CancelAt(c.now())
+		return fmt.Errorf("atlassian: %s: wait: %w", cl.endpoint, err)
+	}
+	return nil
 }
 
 // block is what keeps a request from being sent now: the typed error to

@@ -203,11 +203,13 @@ func runMigrate(ctx context.Context, getenv func(string) string, stdout, stderr 
 }
 
 // adminClientFunc builds a tenant's Admin API client: the configured base
-// URL and request pace, the database-backed budget every replica shares.
+// URL and request pace (one pacer per org for the whole process), the
+// database-backed budget every replica shares.
 func adminClientFunc(cfg *Config, st *store.Store, log *slog.Logger) scan.ClientFunc {
+	pacers := adminapi.NewPacers()
 	return func(ctx context.Context, t *app.Tenant, conn *app.OrgConnection) (*adminapi.Client, error) {
 		return adminapi.New(adminapi.Config{BaseURL: cfg.AdminAPIURL, APIKey: conn.APIKey, OrgID: conn.OrgID, TenantID: t.ID,
-			RequestsPerMinute: cfg.AdminRequestsPerMinute, Budget: st.Budget(), MaxWait: 2 * time.Minute, Logger: log,
+			RequestsPerMinute: cfg.AdminRequestsPerMinute, Budget: st.Budget(), Pacers: pacers, MaxWait: 2 * time.Minute, Logger: log,
 			HTTPClient: &http.Client{Timeout: cfg.APITimeout}, UserAgent: "lapse/" + version})
 	}
 }
