@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -436,6 +437,11 @@ func (ct *control) handleStats(w http.ResponseWriter, r *http.Request) {
 		v.Budget.Tenants[k] = usage(used, tenantLimit)
 	}
 	for k, used := range l.admin {
+		v.Admin.Orgs[k] = usage(used, max(cfg.AdminRequestsPerMinute, 0))
+	}
+	since := now.Add(-time.Minute)
+	for k, times := range l.recent { // sliding count: requests of the last 60 s
+		used := int64(len(times) - sort.Search(len(times), func(i int) bool { return times[i].After(since) }))
 		v.Admin.Orgs[k] = usage(used, max(cfg.AdminRequestsPerMinute, 0))
 	}
 	writeJSON(w, http.StatusOK, v)

@@ -67,14 +67,25 @@ type LimitConfig struct {
 	// an override.
 	BurstOverrides map[string]int `json:"burstOverrides"`
 	// AdminRequestsPerMinute limits Admin API requests per organization per
-	// UTC minute (default 200; a negative value disables it).
+	// minute (default 200; a negative value disables it).
 	AdminRequestsPerMinute int64 `json:"adminRequestsPerMinute"`
+	// AdminWindow is how that minute is counted: AdminWindowFixed (default,
+	// UTC minutes) or AdminWindowSliding (the last 60 seconds). Atlassian
+	// does not publish which; a client that passes the sliding count passes
+	// both.
+	AdminWindow string `json:"adminWindow"`
 	// Enforced (default true) answers 429 when a points quota or burst
 	// bucket is exhausted. False simulates the time before enforcement:
 	// nothing is refused and only the Beta- headers are sent. The Admin API
 	// limit is always enforced.
 	Enforced *bool `json:"enforced"`
 }
+
+// Ways to count the Admin API minute.
+const (
+	AdminWindowFixed   = "fixed"
+	AdminWindowSliding = "sliding"
+)
 
 // DefaultLimitConfig returns the limits of a fresh site.
 func DefaultLimitConfig() LimitConfig { return LimitConfig{}.withDefaults() }
@@ -86,6 +97,9 @@ func (c LimitConfig) withDefaults() LimitConfig {
 	c.TenantPointsPerHour = max(c.TenantPointsPerHour, 0)
 	if c.AdminRequestsPerMinute == 0 {
 		c.AdminRequestsPerMinute = DefaultAdminRequestsPerMinute
+	}
+	if c.AdminWindow == "" {
+		c.AdminWindow = AdminWindowFixed
 	}
 	burst := maps.Clone(defaultBurst)
 	for k, v := range c.Burst {
@@ -109,6 +123,11 @@ func (c LimitConfig) withDefaults() LimitConfig {
 }
 
 func (c LimitConfig) validate() error {
+	switch c.AdminWindow {
+	case "", AdminWindowFixed, AdminWindowSliding:
+	default:
+		return fmt.Errorf("adminWindow: %q is not %q or %q", c.AdminWindow, AdminWindowFixed, AdminWindowSliding)
+	}
 	for k := range c.Burst {
 		switch strings.ToUpper(k) {
 		case "GET", "POST", "PUT", "PATCH", "DELETE":
@@ -128,13 +147,14 @@ func (c LimitConfig) validate() error {
 // buckets, Admin API requests per minute, and the faults injected. A reset
 // starts a new one.
 type limiterState struct {
-	hour    time.Time          // start of the UTC hour being accounted
-	app     map[string]int64   // points this hour by app key
-	tenant  map[string]int64   // points this hour by tenant
-	buckets map[string]*bucket // Jira burst buckets by tenant and endpoint
-	minute  time.Time          // start of the UTC minute being counted
-	admin   map[string]int64   // Admin API requests this minute by org
-	faults  map[string]int64   // injected faults by kind, since the reset
+	hour    time.Time              // start of the UTC hour being accounted
+	app     map[string]int64       // points this hour by app key
+	tenant  map[string]int64       // points this hour by tenant
+	buckets map[string]*bucket     // Jira burst buckets by tenant and endpoint
+	minute  time.Time              // start of the UTC minute being counted
+	admin   map[string]int64       // Admin API requests this minute by org
+	recent  map[string][]time.Time // Admin API request times of the last 60 s by org (sliding count)
+	faults  map[string]int64       // injected faults by kind, since the reset
 }
 
 type bucket struct {
@@ -145,7 +165,7 @@ type bucket struct {
 func newLimiterState() *limiterState {
 	return &limiterState{
 		app: map[string]int64{}, tenant: map[string]int64{}, buckets: map[string]*bucket{},
-		admin: map[string]int64{}, faults: map[string]int64{},
+		admin: map[string]int64{}, recent: map[string][]time.Time{}, faults: map[string]int64{},
 	}
 }
 
@@ -335,22 +355,22 @@ func setQuotaHeaders(h http.Header, v verdict, now time.Time, enforced bool) {
 	}
 }
 
-// admitAdmin counts Admin API requests per organization per UTC minute.
-// Every response carries X-RateLimit-Limit/Remaining/Reset; over the limit
-// the answer is 429 with Retry-After and no RateLimit-Reason.
+// admitAdmin counts Admin API requests per organization per minute, fixed
+// or sliding. Every response carries X-RateLimit-Limit/Remaining/Reset; over
+// the limit the answer is 429 with Retry-After and no RateLimit-Reason.
 func (s *Server) admitAdmin(w http.ResponseWriter, c *call) bool {
 	s.mu.Lock()
-	limit := s.limits.withDefaults().AdminRequestsPerMinute
+	cfg := s.limits.withDefaults()
+	limit := cfg.AdminRequestsPerMinute
 	now := s.now().UTC()
-	l := s.limiter
-	l.roll(now)
-	used := l.admin[c.Caller.ID]
-	ok := limit <= 0 || used < limit
-	if ok {
-		used++
-		l.admin[c.Caller.ID] = used
+	var used int64
+	var ok bool
+	var reset time.Time
+	if cfg.AdminWindow == AdminWindowSliding {
+		used, ok, reset = s.limiter.admitSliding(c.Caller.ID, limit, now)
+	} else {
+		used, ok, reset = s.limiter.admitFixed(c.Caller.ID, limit, now)
 	}
-	reset := l.minute.Add(time.Minute)
 	s.mu.Unlock()
 	if limit <= 0 {
 		return true
@@ -366,6 +386,40 @@ func (s *Server) admitAdmin(w http.ResponseWriter, c *call) bool {
 	h.Set("Retry-After", strconv.FormatInt(t, 10))
 	writeAdminError(w, http.StatusTooManyRequests, "rate-limited", fmt.Sprintf("Too many requests for this organization; retry after %d seconds.", t))
 	return false
+}
+
+// admitFixed counts org's requests in the current UTC minute; reset is the
+// next minute.
+func (l *limiterState) admitFixed(org string, limit int64, now time.Time) (used int64, ok bool, reset time.Time) {
+	l.roll(now)
+	used = l.admin[org]
+	ok = limit <= 0 || used < limit
+	if ok {
+		used++
+		l.admin[org] = used
+	}
+	return used, ok, l.minute.Add(time.Minute)
+}
+
+// admitSliding counts org's requests of the last 60 seconds; reset is when
+// the oldest of them leaves the window (a slot frees up).
+func (l *limiterState) admitSliding(org string, limit int64, now time.Time) (used int64, ok bool, reset time.Time) {
+	l.roll(now)
+	times := l.recent[org]
+	cut := 0
+	for cut < len(times) && !times[cut].After(now.Add(-time.Minute)) {
+		cut++
+	}
+	times = times[cut:]
+	ok = limit <= 0 || int64(len(times)) < limit
+	if ok && limit > 0 {
+		times = append(times, now)
+	}
+	l.recent[org] = times
+	if len(times) == 0 {
+		return 0, ok, now.Add(time.Minute)
+	}
+	return int64(len(times)), ok, times[0].Add(time.Minute)
 }
 
 // pointsOf is the cost of a request in Atlassian's points model (DOMAIN.md

@@ -305,3 +305,41 @@ func TestLimits_Points(t *testing.T) {
 		}
 	}
 }
+
+// TestLimits_AdminSliding: with adminWindow "sliding" the Admin API counts
+// the requests of the last 60 seconds, so a new UTC minute brings no fresh
+// allowance; a slot frees up 60 s after the request that took it, which
+// X-RateLimit-Reset and Retry-After name.
+func TestLimits_AdminSliding(t *testing.T) {
+	t.Parallel()
+	e := newMWEnv(t, Params{})
+	e.setLimits(map[string]any{"adminRequestsPerMinute": 2, "adminWindow": "sliding"})
+	e.advance("40s") // 10:30:40
+	if a := e.admin(http.MethodGet, mwAdminRead); a.status != http.StatusOK {
+		t.Fatalf("first = %d", a.status)
+	}
+	e.advance("10s") // 10:30:50
+	e.admin(http.MethodGet, mwAdminRead)
+	e.advance("15s") // 10:31:05: a fixed window would have reset
+	a := e.admin(http.MethodGet, mwAdminRead)
+	if a.status != http.StatusTooManyRequests {
+		t.Fatalf("third, in a new UTC minute but within 60 s of two = %d", a.status)
+	}
+	wantHeaders(t, "sliding 429", a, map[string]string{
+		"Retry-After": "35", "X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2026-03-02T10:31:40Z",
+	})
+	if st := e.stats(); st.Admin.Orgs[orgKeyID(e)].Used != 2 {
+		t.Fatalf("stats used = %d, want 2", st.Admin.Orgs[orgKeyID(e)].Used)
+	}
+	e.advance("35s") // 10:31:40: the first request has left the window
+	if a := e.admin(http.MethodGet, mwAdminRead); a.status != http.StatusOK || a.header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("after a slot freed = %d remaining %q", a.status, a.header.Get("X-RateLimit-Remaining"))
+	}
+}
+
+func TestLimits_AdminWindowValidated(t *testing.T) {
+	t.Parallel()
+	if err := (LimitConfig{AdminWindow: "rolling"}).validate(); err == nil || !strings.Contains(err.Error(), "adminWindow") {
+		t.Fatalf("err = %v, want an adminWindow error", err)
+	}
+}

@@ -27,8 +27,9 @@ type inventoryOptions struct {
 	bin        string
 	users      int
 	latency    time.Duration
-	siteRPM    int64 // the simulated Admin API limit per minute
-	clientRPM  int64 // what the client paces itself to
+	siteRPM    int64  // the simulated Admin API limit per minute
+	siteWindow string // how the site counts that minute: fixed or sliding
+	clientRPM  int64  // what the client paces itself to
 	mode       string
 	perUserMax int
 }
@@ -40,6 +41,7 @@ func parseInventory(args []string) (inventoryOptions, error) {
 	fs.IntVar(&o.users, "users", 10000, "accounts in the simulated org")
 	fs.DurationVar(&o.latency, "latency", 40*time.Millisecond, "fixed latency the site adds to every answer")
 	fs.Int64Var(&o.siteRPM, "site-rpm", 200, "the simulated Admin API limit, requests per minute per org")
+	fs.StringVar(&o.siteWindow, "site-window", "sliding", "how the site counts the minute: sliding (last 60 s) or fixed (UTC minutes)")
 	fs.Int64Var(&o.clientRPM, "client-rpm", 200, "requests per minute the client paces itself to")
 	fs.StringVar(&o.mode, "mode", "both", "bulk, per-user or both")
 	fs.IntVar(&o.perUserMax, "per-user-accounts", 300, "per-user path: accounts to measure before extrapolating to the whole org (0 = all)")
@@ -109,7 +111,7 @@ func startDevsite(ctx context.Context, o inventoryOptions) (*devsiteInfo, func()
 		time.Sleep(100 * time.Millisecond)
 	}
 	info.URL = base
-	limits := fmt.Sprintf(`{"adminRequestsPerMinute": %d}`, o.siteRPM)
+	limits := fmt.Sprintf(`{"adminRequestsPerMinute": %d, "adminWindow": %q}`, o.siteRPM, o.siteWindow)
 	faults := fmt.Sprintf(`{"fixedLatency": %q}`, o.latency.String())
 	if err := send(http.MethodPatch, base+"/_devsite/limits", limits); err != nil {
 		stop()
@@ -127,6 +129,7 @@ type inventoryResult struct {
 	accounts    int
 	requests    int64
 	listing     int64 // requests spent on the account listing alone
+	limited     int64 // answers 429
 	wall        time.Duration
 	peakHeap    uint64
 	measuredAll bool
@@ -160,7 +163,7 @@ func runInventory(ctx context.Context, site *devsiteInfo, o inventoryOptions, mo
 		}
 	}
 	res.wall = time.Since(start)
-	res.requests, res.listing = counter.n.Load(), counter.n.Load()-prep
+	res.requests, res.listing, res.limited = counter.n.Load(), counter.n.Load()-prep, counter.limited.Load()
 	res.peakHeap = stopSampler(peak)
 	return res, nil
 }
@@ -169,7 +172,7 @@ func (r *inventoryResult) print(out io.Writer, o inventoryOptions) {
 	pageSize := float64(adminapi.MaxPageSize)
 	fmt.Fprintf(out, "\n%s path\n", r.mode)
 	fmt.Fprintf(out, "  accounts with access   %d%s\n", r.accounts, map[bool]string{false: " (sample; extrapolated below)", true: ""}[r.measuredAll])
-	fmt.Fprintf(out, "  requests               %d (%d listing, %d plan: workspaces, groups, role assignments)\n", r.requests, r.listing, r.requests-r.listing)
+	fmt.Fprintf(out, "  requests               %d (%d listing, %d plan: workspaces, groups, role assignments); %d answered 429\n", r.requests, r.listing, r.requests-r.listing, r.limited)
 	fmt.Fprintf(out, "  wall time              %s\n", r.wall.Round(time.Millisecond))
 	fmt.Fprintf(out, "  peak Go heap (client)  %.1f MiB\n", float64(r.peakHeap)/(1<<20))
 	if r.mode == app.ActivityBulk {
@@ -211,11 +214,16 @@ func sampleHeap() (*atomic.Uint64, func(*atomic.Uint64) uint64) {
 	return peak, func(p *atomic.Uint64) uint64 { close(done); <-finished; return p.Load() }
 }
 
-type countingTransport struct{ n atomic.Int64 }
+// countingTransport counts the requests sent and the 429 answers received.
+type countingTransport struct{ n, limited atomic.Int64 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
-	return http.DefaultTransport.RoundTrip(r)
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		c.limited.Add(1)
+	}
+	return resp, err
 }
 
 func getJSON(url string, v any) error {

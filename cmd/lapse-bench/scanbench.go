@@ -61,12 +61,16 @@ func benchScan(ctx context.Context, out io.Writer, args []string) error {
 	_ = json.Unmarshal(run.Summary, &sum)
 	requests := counter.n.Load()
 	listing := (sum.Accounts + adminapi.MaxPageSize - 1) / adminapi.MaxPageSize
-	bound := time.Duration(float64(requests) / float64(o.siteRPM) * float64(time.Minute))
-	fmt.Fprintf(out, "dry-run scan of a simulated org: %d accounts, Admin API limit %d/min, latency %s\n", o.users, o.siteRPM, o.latency)
+	perMinute := float64(o.siteRPM) / float64(time.Minute)
+	bound := time.Duration(float64(listing) / perMinute)
+	fmt.Fprintf(out, "dry-run scan of a simulated org: %d accounts, Admin API limit %d/min (%s window), latency %s, client pace %d/min\n",
+		o.users, o.siteRPM, o.siteWindow, o.latency, o.clientRPM)
 	fmt.Fprintf(out, "  status                 %s (%d accounts evaluated, %d decisions)\n", run.Status, sum.Accounts, sum.Decisions.Decisions)
-	fmt.Fprintf(out, "  requests               %d = %d listing (⌈%d/100⌉, the minimum) + %d plan (workspaces, groups, role assignments, detection)\n",
-		requests, listing, sum.Accounts, requests-int64(listing))
-	fmt.Fprintf(out, "  wall time              %s (rate bound %s at %d/min)\n", wall.Round(time.Millisecond), bound.Round(time.Second), o.siteRPM)
+	fmt.Fprintf(out, "  requests               %d = %d listing (⌈%d/100⌉, the minimum) + %d plan (workspaces, groups, role assignments, detection); %+.1f %% over the listing minimum; %d answered 429\n",
+		requests, listing, sum.Accounts, requests-int64(listing), 100*float64(requests-int64(listing))/float64(listing), counter.limited.Load())
+	fmt.Fprintf(out, "  wall time              %s; rate bound ⌈N/100⌉ ÷ %d/min = %s (%+.1f %%); all requests ÷ %d/min = %s\n",
+		wall.Round(time.Millisecond), o.siteRPM, bound.Round(time.Second), 100*(wall.Seconds()-bound.Seconds())/bound.Seconds(),
+		o.siteRPM, time.Duration(float64(requests)/perMinute).Round(time.Second))
 	fmt.Fprintf(out, "  peak Go heap           %.1f MiB (scan, evaluation and SQLite snapshot writes in one process)\n", float64(heap)/(1<<20))
 	return nil
 }
