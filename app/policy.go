@@ -208,16 +208,19 @@ const (
 // Decision is the policy's verdict on one account's access to one product,
 // with a machine-readable reason and the billable path it rests on.
 type Decision struct {
-	AccountID     string      `json:"accountId"`
-	Product       string      `json:"product"`
-	ResourceID    string      `json:"resourceId"`
-	Outcome       string      `json:"outcome"`
-	Reason        string      `json:"reason"`
-	Rule          string      `json:"rule"` // e.g. "products.jira-software.inactiveDays=90"
-	PolicyVersion int         `json:"policyVersion"`
-	LastActive    *time.Time  `json:"lastActive"`
-	DaysInactive  int         `json:"daysInactive"`
-	BillablePath  []GrantPath `json:"billablePath"`
+	AccountID     string     `json:"accountId"`
+	Product       string     `json:"product"`
+	ResourceID    string     `json:"resourceId"`
+	Outcome       string     `json:"outcome"`
+	Reason        string     `json:"reason"`
+	Rule          string     `json:"rule"` // e.g. "products.jira-software.inactiveDays=90"
+	PolicyVersion int        `json:"policyVersion"`
+	LastActive    *time.Time `json:"lastActive"`
+	DaysInactive  int        `json:"daysInactive"`
+	// RemovalDue, on pending_removal decisions, is when the account crosses
+	// the threshold and a scan would remove it (the warning names it).
+	RemovalDue   *time.Time  `json:"removalDue,omitempty"`
+	BillablePath []GrantPath `json:"billablePath"`
 	// RemoveGroups are the paths a removal takes (not synced); HandoffGroups
 	// the synced ones the identity provider must change.
 	RemoveGroups  []GrantPath `json:"removeGroups,omitempty"`

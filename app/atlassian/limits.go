@@ -21,11 +21,15 @@ type slowdown struct {
 // its charges: no scope of the request is paused, its endpoint is not slowed
 // down, and the budget has room.
 func (c *Client) admit(ctx context.Context, cl *call) error {
-	if err := c.pace(ctx, cl); err != nil {
-		return err
-	}
 	var b *block
 	for range maxAdmitRounds {
+		// The pacer's turn is taken again after every wait: a request held
+		// back by a full window must not go out right after the next paced
+		// one, or a sliding-minute limit sees two requests closer together
+		// than the pace (seen as 429s at minute boundaries in the scan bench).
+		if err := c.pace(ctx, cl); err != nil {
+			return err
+		}
 		var err error
 		if b, err = c.obstacle(ctx, cl, c.now()); err != nil || b == nil {
 			return err

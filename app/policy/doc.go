@@ -56,7 +56,8 @@
 //     follow (action remove_groups, not unmanaged=report_only, at least one
 //     grant path); the reason is already ReasonInactive or ReasonNeverUsed
 //     and the rule ends in ",warningDays=W". An account becomes pending W
-//     days before it would be removed. A W ≥ I (which Policy.Validate
+//     days before it would be removed; RemovalDue is the date it crosses
+//     the threshold (LastActive or AddedToOrg + I days). A W ≥ I (which Policy.Validate
 //     allows) puts every account that is not yet inactive in the window;
 //   - days ≥ I → inactive (ReasonInactive or ReasonNeverUsed), and then
 //     unmanaged=report_only → report_only (ReasonUnmanagedReportOnly);

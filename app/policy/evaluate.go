@@ -160,6 +160,8 @@ func decide(d *app.Decision, p app.Policy, acc app.AccountFacts, use app.Product
 	if days < rule.InactiveDays {
 		if removalFollows && p.WarningDays > 0 && days >= rule.InactiveDays-p.WarningDays {
 			set(app.OutcomePending, inactiveReason, fmt.Sprintf("%s,warningDays=%d", productRule, p.WarningDays))
+			due := inactiveSince(acc, use).Add(time.Duration(rule.InactiveDays) * day)
+			d.RemovalDue = &due
 			return
 		}
 		set(app.OutcomeKeep, keepReason, productRule)
@@ -265,6 +267,16 @@ func daysInactive(acc app.AccountFacts, use app.ProductUse, now time.Time) int {
 	default:
 		return -1
 	}
+}
+
+// inactiveSince is the date inactivity counts from: the last use, or the
+// date the account was added when the product was never used. Only called
+// once daysInactive has dated the account.
+func inactiveSince(acc app.AccountFacts, use app.ProductUse) time.Time {
+	if use.LastActive != nil {
+		return *use.LastActive
+	}
+	return acc.AddedToOrg
 }
 
 // daysSince is the number of whole 24-hour periods from t to now, 0 when t

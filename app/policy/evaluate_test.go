@@ -403,6 +403,16 @@ func TestEvaluate_Rules(t *testing.T) {
 			if d.DaysInactive != tc.wantDays {
 				t.Errorf("DaysInactive = %d, want %d", d.DaysInactive, tc.wantDays)
 			}
+			// A pending account is told the day it crosses the threshold: its
+			// whole-day inactivity counted up to the product's inactiveDays.
+			var wantDue *time.Time
+			if tc.wantOutcome == app.OutcomePending {
+				due := now.Add(time.Duration(p.Products[d.Product].InactiveDays-tc.wantDays) * 24 * time.Hour)
+				wantDue = &due
+			}
+			if !reflect.DeepEqual(d.RemovalDue, wantDue) {
+				t.Errorf("RemovalDue = %v, want %v", d.RemovalDue, wantDue)
+			}
 			if g := groupIDs(d.RemoveGroups); !slices.Equal(g, tc.wantRemove) {
 				t.Errorf("RemoveGroups = %v, want %v", g, tc.wantRemove)
 			}

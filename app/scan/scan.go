@@ -28,10 +28,15 @@ type ClientFunc func(ctx context.Context, t *app.Tenant, conn *app.OrgConnection
 // Runner runs scans. It is safe for concurrent use across tenants; the
 // store keeps one scan per tenant at a time.
 type Runner struct {
-	Store   *store.Store
-	Client  ClientFunc
-	NowFunc func() time.Time
-	Logger  *slog.Logger
+	Store  *store.Store
+	Client ClientFunc
+	// QueueWarnings queues a warning e-mail for each account that a scan in
+	// enforce mode finds pending removal (policy warningDays > 0) and that
+	// has an e-mail address. Set it only when a mailer delivers the queue
+	// (SMTP configured); otherwise the report alone shows pending accounts.
+	QueueWarnings bool
+	NowFunc       func() time.Time
+	Logger        *slog.Logger
 }
 
 // Summary is what a scan records about itself.
@@ -45,6 +50,7 @@ type Summary struct {
 	RemovalsSkipped  int                 `json:"removalsSkipped"` // already gone when Lapse got there
 	RemovalsFailed   int                 `json:"removalsFailed"`
 	HandoffAccounts  int                 `json:"handoffAccounts"`
+	WarningsQueued   int                 `json:"warningsQueued,omitempty"`
 	DurationMillis   int64               `json:"durationMs"`
 	IncompleteReason string              `json:"incompleteReason,omitempty"`
 }
@@ -170,9 +176,13 @@ func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnec
 		return sum, statusOf(err), err
 	}
 	sum.ActivitySource = plan.ActivitySource
-	decisions, err := r.evaluate(ctx, t.ID, run.ID, plan, pol, &sum)
+	warn := r.QueueWarnings && pol.Mode == app.ModeEnforce && pol.WarningDays > 0
+	decisions, notices, err := r.evaluate(ctx, t, run.ID, plan, pol, warn, &sum)
 	if err != nil {
 		return sum, statusOf(err), err
+	}
+	if sum.WarningsQueued, err = r.Store.QueueWarnings(ctx, t.ID, run.ID, notices); err != nil {
+		return sum, app.ScanFailed, err
 	}
 	sum.Decisions = policy.Summarize(decisions)
 	brake := policy.CheckBrake(*pol, decisions, usersPerProduct(decisions))
@@ -199,32 +209,57 @@ func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnec
 }
 
 // evaluate streams the inventory, evaluates every account and stores the
-// snapshot in batches; it returns the decisions (small: a few per account).
-func (r *Runner) evaluate(ctx context.Context, tenantID, scanID string, plan *inventory.Plan, pol *app.Policy, sum *Summary) ([]app.Decision, error) {
+// snapshot in batches; it returns the decisions (small: a few per account)
+// and, when warn is set, a warning notice for each pending decision of an
+// account with an e-mail address.
+func (r *Runner) evaluate(ctx context.Context, t *app.Tenant, scanID string, plan *inventory.Plan, pol *app.Policy, warn bool, sum *Summary) ([]app.Decision, []app.WarningNotice, error) {
 	var all []app.Decision
+	var notices []app.WarningNotice
 	batch := make([]app.ScanAccount, 0, 200)
 	flush := func() error {
-		err := r.Store.SaveScanAccounts(ctx, tenantID, scanID, batch)
+		err := r.Store.SaveScanAccounts(ctx, t.ID, scanID, batch)
 		batch = batch[:0]
 		return err
 	}
 	now := r.now()
 	for acc, err := range plan.Accounts(ctx) {
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		facts := acc.Facts()
 		ds := policy.Evaluate(*pol, facts, now)
 		all = append(all, ds...)
+		if warn {
+			notices = append(notices, warningNotices(t, facts, ds)...)
+		}
 		batch = append(batch, app.ScanAccount{Facts: facts, Decisions: ds})
 		sum.Accounts++
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
-	return all, flush()
+	return all, notices, flush()
+}
+
+// warningNotices are the e-mails owed to one account: one per product it
+// is pending removal from, when it has an address to write to.
+func warningNotices(t *app.Tenant, facts app.AccountFacts, ds []app.Decision) []app.WarningNotice {
+	if facts.Email == "" {
+		return nil
+	}
+	var out []app.WarningNotice
+	for _, d := range ds {
+		if d.Outcome != app.OutcomePending || d.RemovalDue == nil {
+			continue
+		}
+		out = append(out, app.WarningNotice{
+			AccountID: d.AccountID, Product: d.Product, RemovalDue: *d.RemovalDue, LastActive: d.LastActive,
+			Email: facts.Email, DisplayName: facts.Name, SiteURL: t.BaseURL,
+		})
+	}
+	return out
 }
 
 // handoffList lists the inactive accounts whose access comes only through

@@ -363,3 +363,78 @@ func TestScan_BadActivityDataIsHeld(t *testing.T) {
 		})
 	}
 }
+
+// TestScan_QueuesWarningsForPendingAccounts: with a warning period in
+// enforce mode, a scan queues one e-mail per pending (account, product) of
+// an account with an address, dated with the decision's removal day; the
+// next day's scan queues none again; a dry run, or a runner without a
+// mailer, queues none.
+func TestScan_QueuesWarningsForPendingAccounts(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects(t) {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, d, 400)
+			ctx := context.Background()
+			f.savePolicy(t, func(p *app.Policy) { p.WarningDays, p.MaxRemovals, p.MaxRemovalShare = 30, 0, 0 })
+			f.runner.QueueWarnings = true
+			dry, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
+			if err != nil || dry.Mode != app.ModeDryRun {
+				t.Fatalf("dry run = %+v, %v", dry, err)
+			}
+			if ws, _ := f.st.Warnings(ctx, f.tenant.ID, 1000); len(ws) != 0 {
+				t.Fatalf("a dry run queued %d warnings", len(ws))
+			}
+
+			f.savePolicy(t, func(p *app.Policy) { p.Mode = app.ModeEnforce })
+			f.runner.QueueWarnings = false // no mailer configured
+			if _, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual); err != nil {
+				t.Fatal(err)
+			}
+			if ws, _ := f.st.Warnings(ctx, f.tenant.ID, 1000); len(ws) != 0 {
+				t.Fatalf("a runner without a mailer queued %d warnings", len(ws))
+			}
+			f.runner.QueueWarnings = true
+			run, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
+			if err != nil || run.Status != app.ScanCompleted {
+				t.Fatalf("run = %+v, %v", run, err)
+			}
+			want := map[[2]string]time.Time{}
+			_ = f.st.ScanAccounts(ctx, f.tenant.ID, run.ID, func(a app.ScanAccount) error {
+				for _, dec := range a.Decisions {
+					if dec.Outcome == app.OutcomePending && a.Facts.Email != "" {
+						want[[2]string{dec.AccountID, dec.Product}] = *dec.RemovalDue
+					}
+				}
+				return nil
+			})
+			if len(want) == 0 {
+				t.Fatal("the simulated site has no pending account: the test proves nothing")
+			}
+			ws, err := f.st.Warnings(ctx, f.tenant.ID, 1000)
+			if err != nil || len(ws) != len(want) {
+				t.Fatalf("queued %d warnings, want %d (%v)", len(ws), len(want), err)
+			}
+			for _, w := range ws {
+				due, ok := want[[2]string{w.AccountID, w.Product}]
+				if !ok || !w.RemovalDue.Equal(due.Truncate(time.Microsecond)) || w.Email == "" || w.ScanID != run.ID || w.SiteURL != f.tenant.BaseURL {
+					t.Fatalf("unexpected notice %+v (want due %v, present %v)", w, due, ok)
+				}
+			}
+			var sum scan.Summary
+			if err := json.Unmarshal(run.Summary, &sum); err != nil || sum.WarningsQueued != len(want) {
+				t.Fatalf("summary warningsQueued = %d, want %d", sum.WarningsQueued, len(want))
+			}
+
+			again, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sum2 scan.Summary
+			_ = json.Unmarshal(again.Summary, &sum2)
+			if ws2, _ := f.st.Warnings(ctx, f.tenant.ID, 1000); len(ws2) != len(want) || sum2.WarningsQueued != 0 {
+				t.Fatalf("second scan: %d notices (queued %d), want still %d", len(ws2), sum2.WarningsQueued, len(want))
+			}
+		})
+	}
+}

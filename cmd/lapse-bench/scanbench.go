@@ -66,8 +66,9 @@ func benchScan(ctx context.Context, out io.Writer, args []string) error {
 	fmt.Fprintf(out, "dry-run scan of a simulated org: %d accounts, Admin API limit %d/min (%s window), latency %s, client pace %d/min\n",
 		o.users, o.siteRPM, o.siteWindow, o.latency, o.clientRPM)
 	fmt.Fprintf(out, "  status                 %s (%d accounts evaluated, %d decisions)\n", run.Status, sum.Accounts, sum.Decisions.Decisions)
-	fmt.Fprintf(out, "  requests               %d = %d listing (⌈%d/100⌉, the minimum) + %d plan (workspaces, groups, role assignments, detection); %+.1f %% over the listing minimum; %d answered 429\n",
-		requests, listing, sum.Accounts, requests-int64(listing), 100*float64(requests-int64(listing))/float64(listing), counter.limited.Load())
+	limited := counter.limited.Load()
+	fmt.Fprintf(out, "  requests               %d = %d listing (⌈%d/100⌉, the minimum) + %d plan (workspaces, groups, role assignments, detection) + %d answered 429 and retried; %+.1f %% over the listing minimum\n",
+		requests, listing, sum.Accounts, requests-int64(listing)-limited, limited, 100*float64(requests-int64(listing))/float64(listing))
 	fmt.Fprintf(out, "  wall time              %s; rate bound ⌈N/100⌉ ÷ %d/min = %s (%+.1f %%); all requests ÷ %d/min = %s\n",
 		wall.Round(time.Millisecond), o.siteRPM, bound.Round(time.Second), 100*(wall.Seconds()-bound.Seconds())/bound.Seconds(),
 		o.siteRPM, time.Duration(float64(requests)/perMinute).Round(time.Second))
