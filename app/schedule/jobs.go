@@ -76,6 +76,38 @@ func (w *planWorker) Work(ctx context.Context, _ *river.Job[PlanArgs]) error {
 	return err
 }
 
+// DeliverWarningsArgs is the job that sends the queued warning e-mails.
+type DeliverWarningsArgs struct{}
+
+// Kind implements river.JobArgs.
+func (DeliverWarningsArgs) Kind() string { return "deliver_warnings" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts: one delivery job at a
+// time, on its own queue so mail never waits behind scans.
+func (DeliverWarningsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueMail, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+		rivertype.JobStateRunning, rivertype.JobStateScheduled,
+	}}}
+}
+
+type mailWorker struct {
+	river.WorkerDefaults[DeliverWarningsArgs]
+	mailer WarningMailer
+	log    *slog.Logger
+}
+
+// Work sends the warnings that are due. A failed round is not retried by
+// River (the next periodic run picks the notices up); the notices keep
+// their own attempts and backoff.
+func (w *mailWorker) Work(ctx context.Context, _ *river.Job[DeliverWarningsArgs]) error {
+	c, err := w.mailer.DeliverDue(ctx)
+	if c.Sent+c.Retried+c.Failed > 0 {
+		w.log.InfoContext(ctx, "warning e-mails delivered", "sent", c.Sent, "retried", c.Retried, "failed", c.Failed)
+	}
+	return err
+}
+
 type scanWorker struct {
 	river.WorkerDefaults[ScanArgs]
 	s *Scheduler

@@ -37,6 +37,7 @@ import (
 
 	"github.com/lapsehq/lapse/app"
 	"github.com/lapsehq/lapse/app/store"
+	"github.com/lapsehq/lapse/app/warnings"
 )
 
 // Defaults of Config.
@@ -79,6 +80,16 @@ type Config struct {
 	RescueStuckJobsAfter time.Duration
 	// Replica names this process in logs. Default: the host name.
 	Replica string
+	// Warnings, when set, delivers queued warning e-mails: a periodic job
+	// every WarningInterval (default a minute) that any replica works.
+	Warnings        WarningMailer
+	WarningInterval time.Duration
+}
+
+// WarningMailer delivers the warning e-mails scans queue.
+// *warnings.Deliverer implements it.
+type WarningMailer interface {
+	DeliverDue(ctx context.Context) (warnings.Counts, error)
 }
 
 // Scheduler is the background scan service of one replica. Start it once;
@@ -99,6 +110,7 @@ type Scheduler struct {
 const (
 	queueScans = river.QueueDefault
 	queuePlan  = "plan"
+	queueMail  = "mail"
 )
 
 // retention keeps finished jobs for three days: a scheduled job's unique
@@ -149,6 +161,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.Replica == "" {
 		cfg.Replica, _ = os.Hostname()
 	}
+	if cfg.WarningInterval <= 0 {
+		cfg.WarningInterval = time.Minute
+	}
 	return cfg
 }
 
@@ -173,11 +188,19 @@ func (s *Scheduler) riverConfig() *river.Config {
 			func() (river.JobArgs, *river.InsertOpts) { return PlanArgs{}, nil },
 			&river.PeriodicJobOpts{ID: PlanArgs{}.Kind(), RunOnStart: true}))
 	}
+	queues := map[string]river.QueueConfig{
+		queueScans: {MaxWorkers: s.cfg.MaxWorkers},
+		queuePlan:  {MaxWorkers: 1},
+	}
+	if s.cfg.Warnings != nil {
+		river.AddWorker(workers, &mailWorker{mailer: s.cfg.Warnings, log: s.log})
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(s.cfg.WarningInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return DeliverWarningsArgs{}, nil },
+			&river.PeriodicJobOpts{ID: DeliverWarningsArgs{}.Kind(), RunOnStart: true}))
+		queues[queueMail] = river.QueueConfig{MaxWorkers: 1}
+	}
 	return &river.Config{
-		Queues: map[string]river.QueueConfig{
-			queueScans: {MaxWorkers: s.cfg.MaxWorkers},
-			queuePlan:  {MaxWorkers: 1},
-		},
+		Queues:       queues,
 		Workers:      workers,
 		PeriodicJobs: periodic,
 		// River refuses a poll interval shorter than the fetch cooldown.

@@ -162,5 +162,6 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("/audit/export", s.handleAuditExport)
 	admin.GET("/audit/verify", s.handleAuditVerify)
 	admin.POST("/audit/:id/restore", s.handleAuditRestore)
+	admin.GET("/warnings", s.handleWarningList)
 	return e
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/app/forge"
+	"github.com/lapsehq/lapse/app/notify"
 	"github.com/lapsehq/lapse/app/secret"
 	"github.com/lapsehq/lapse/app/store"
 )
@@ -66,6 +67,10 @@ type Config struct {
 	PlanInterval time.Duration
 	LogFormat    string
 	LogLevel     slog.Level
+	// Warning e-mails to accounts pending removal: off unless SMTPURL is
+	// set (the URL may hold the relay's password, hence _FILE).
+	SMTPURL  string
+	SMTPFrom string
 
 	// generatedKeyPath is set when the SQLite default generated or loaded
 	// an encryption key from the data directory.
@@ -96,6 +101,10 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	if c.EncryptionKey, err = secretValue(getenv, "LAPSE_ENCRYPTION_KEY"); err != nil {
 		errs = append(errs, err)
 	}
+	if c.SMTPURL, err = secretValue(getenv, "LAPSE_SMTP_URL"); err != nil {
+		errs = append(errs, err)
+	}
+	c.SMTPFrom = getenv("LAPSE_SMTP_FROM")
 	c.AllowedHosts = splitList(or(getenv("LAPSE_ALLOWED_HOSTS"), defaultAllowedHosts))
 	errs = append(errs, c.parseDurationsAndFlags(getenv)...)
 	if id := getenv("LAPSE_FORGE_APP_ID"); id != "" {
@@ -185,6 +194,13 @@ func (c *Config) validate() []error {
 	}
 	if len(c.AllowedHosts) == 0 {
 		errs = append(errs, errors.New("LAPSE_ALLOWED_HOSTS: at least one host pattern is required"))
+	}
+	if c.SMTPURL != "" {
+		if _, err := c.Mailer(); err != nil {
+			errs = append(errs, fmt.Errorf("LAPSE_SMTP_URL / LAPSE_SMTP_FROM: %w", err))
+		}
+	} else if c.SMTPFrom != "" {
+		errs = append(errs, errors.New("LAPSE_SMTP_FROM is set but LAPSE_SMTP_URL is not: set the relay, e.g. smtp://user:password@smtp.example.com:587, or unset LAPSE_SMTP_FROM"))
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("LAPSE_LOG_FORMAT: %q is not json or text", c.LogFormat))
@@ -310,7 +326,25 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int64("scan_workers", c.ScanWorkers),
 		slog.Duration("scan_timeout", c.ScanTimeout),
 		slog.Duration("plan_interval", c.PlanInterval),
+		slog.String("smtp", c.smtpDescription()),
 	)
+}
+
+// Mailer returns the SMTP sender of warning e-mails, or nil when
+// LAPSE_SMTP_URL is unset.
+func (c *Config) Mailer() (*notify.SMTP, error) {
+	if c.SMTPURL == "" {
+		return nil, nil
+	}
+	return notify.NewSMTP(notify.SMTPConfig{URL: c.SMTPURL, From: c.SMTPFrom})
+}
+
+func (c *Config) smtpDescription() string {
+	m, err := c.Mailer()
+	if m == nil || err != nil {
+		return "unset: warning e-mails are not sent"
+	}
+	return m.String() + " from " + c.SMTPFrom
 }
 
 func maskSet(v string) string {

@@ -74,6 +74,10 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{"zero_admin_rate", map[string]string{"LAPSE_ADMIN_REQUESTS_PER_MINUTE": "0"}, "LAPSE_ADMIN_REQUESTS_PER_MINUTE"},
 		{"negative_tenant_points", map[string]string{"LAPSE_TENANT_POINTS_PER_HOUR": "-1"}, "LAPSE_TENANT_POINTS_PER_HOUR"},
 		{"bad_api_timeout", map[string]string{"LAPSE_API_TIMEOUT": "1ms"}, "LAPSE_API_TIMEOUT"},
+		{"smtp_without_from", map[string]string{"LAPSE_SMTP_URL": "smtp://mail.example.com"}, "LAPSE_SMTP_URL / LAPSE_SMTP_FROM"},
+		{"smtp_bad_scheme", map[string]string{"LAPSE_SMTP_URL": "http://mail.example.com", "LAPSE_SMTP_FROM": "lapse@example.com"}, "LAPSE_SMTP_URL"},
+		{"smtp_login_in_clear", map[string]string{"LAPSE_SMTP_URL": "smtp+insecure://u:p@mail.example.com", "LAPSE_SMTP_FROM": "lapse@example.com"}, "LAPSE_SMTP_URL"},
+		{"from_without_smtp", map[string]string{"LAPSE_SMTP_FROM": "lapse@example.com"}, "LAPSE_SMTP_URL is not"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,14 +106,16 @@ func TestLoadConfig_SecretFile(t *testing.T) {
 // encryption key or a database password.
 func TestConfig_LogValueMasksSecrets(t *testing.T) {
 	t.Parallel()
-	c, err := LoadConfig(env(map[string]string{"LAPSE_DATABASE_URL": "postgres://lapse:hunter2@db/lapse", "LAPSE_ENCRYPTION_KEY": testKey}))
+	c, err := LoadConfig(env(map[string]string{"LAPSE_DATABASE_URL": "postgres://lapse:hunter2@db/lapse", "LAPSE_ENCRYPTION_KEY": testKey,
+		"LAPSE_SMTP_URL": "smtps://mailer:smtp-Pa55@mail.example.com", "LAPSE_SMTP_FROM": "Lapse <lapse@example.com>"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sb strings.Builder
 	slog.New(slog.NewTextHandler(&sb, nil)).Info("config", "config", c)
 	out := sb.String()
-	if strings.Contains(out, "hunter2") || strings.Contains(out, testKey) || !strings.Contains(out, "set (masked)") {
+	if strings.Contains(out, "hunter2") || strings.Contains(out, testKey) || strings.Contains(out, "smtp-Pa55") ||
+		!strings.Contains(out, "set (masked)") || !strings.Contains(out, "mailer@mail.example.com:465") {
 		t.Fatalf("log line leaks a secret: %s", out)
 	}
 }

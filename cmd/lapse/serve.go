@@ -20,6 +20,7 @@ import (
 	"github.com/lapsehq/lapse/app/secret"
 	"github.com/lapsehq/lapse/app/siteadmin"
 	"github.com/lapsehq/lapse/app/store"
+	"github.com/lapsehq/lapse/app/warnings"
 	"github.com/lapsehq/lapse/app/web"
 )
 
@@ -73,8 +74,16 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err := prepareSchema(ctx, cfg, log, st); err != nil {
 		return err
 	}
-	runner := &scan.Runner{Store: st, Client: adminClientFunc(cfg, st, log), Logger: log}
-	sched, err := schedule.New(schedule.Config{Store: st, Runner: runner, Logger: log, Replica: replicaName(),
+	mailer, err := cfg.Mailer()
+	if err != nil {
+		return err
+	}
+	runner := &scan.Runner{Store: st, Client: adminClientFunc(cfg, st, log), Logger: log, QueueWarnings: mailer != nil}
+	var deliverer schedule.WarningMailer
+	if mailer != nil {
+		deliverer = &warnings.Deliverer{Store: st, Sender: mailer, Logger: log}
+	}
+	sched, err := schedule.New(schedule.Config{Store: st, Runner: runner, Logger: log, Replica: replicaName(), Warnings: deliverer,
 		MaxWorkers: int(cfg.ScanWorkers), JobTimeout: cfg.ScanTimeout, PlanInterval: cfg.PlanInterval,
 		// A worker cancels its own scan at JobTimeout, so a job still marked
 		// running a minute later belongs to a dead process (SIGKILL, lost
