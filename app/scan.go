@@ -12,9 +12,10 @@ const (
 	ScanHeld      = "held"      // the safety brake stopped it: an admin approves or rejects
 	ScanCompleted = "completed" // evaluated, and in enforce mode acted on
 	ScanFailed    = "failed"
-	ScanDeferred  = "deferred" // out of API budget: continues later
-	ScanRejected  = "rejected" // a held run an admin rejected
-	ScanApproved  = "approved" // a held run an admin approved; its removals are under way
+	ScanDeferred  = "deferred"  // out of API budget: continues later
+	ScanRejected  = "rejected"  // a held run an admin rejected
+	ScanApproved  = "approved"  // a held run an admin approved; its removals are under way
+	ScanCancelled = "cancelled" // an admin stopped it; what it did before stopping is recorded
 )
 
 // Scan triggers.
@@ -26,15 +27,16 @@ const (
 
 // Audit actions of scans.
 const (
-	AuditScanStarted  = "scan.started"
-	AuditScanFinished = "scan.finished"
-	AuditScanHeld     = "scan.held"
-	AuditScanQueued   = "scan.queued"
-	AuditScanApproved = "scan.approved"
-	AuditScanRejected = "scan.rejected"
-	AuditRestore      = "access.restored"
-	AuditAccessRemove = "access.removed"
-	AuditHandoff      = "access.handoff"
+	AuditScanStarted   = "scan.started"
+	AuditScanFinished  = "scan.finished"
+	AuditScanHeld      = "scan.held"
+	AuditScanQueued    = "scan.queued"
+	AuditScanApproved  = "scan.approved"
+	AuditScanRejected  = "scan.rejected"
+	AuditScanCancelled = "scan.cancelled"
+	AuditRestore       = "access.restored"
+	AuditAccessRemove  = "access.removed"
+	AuditHandoff       = "access.handoff"
 )
 
 // ScanRun is one scan of a tenant.
@@ -61,9 +63,10 @@ type ScanAccount struct {
 // Action states: the intent is recorded before Lapse calls Atlassian, the
 // outcome after.
 const (
-	ActionIntent = "intent"
-	ActionDone   = "done"
-	ActionFailed = "failed"
+	ActionIntent    = "intent"
+	ActionDone      = "done"
+	ActionFailed    = "failed"
+	ActionCancelled = "cancelled" // the scan was cancelled and the read-back found the membership still there
 )
 
 // ScanAction is one membership removal a scan makes.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,32 +12,8 @@ import (
 	"github.com/lapsehq/lapse/app/adminapi"
 	"github.com/lapsehq/lapse/app/atlassian"
 	"github.com/lapsehq/lapse/app/devsite"
+	"github.com/lapsehq/lapse/app/internal/testclock"
 )
-
-// clock is a fake clock shared by the simulated site and the client: when
-// the client paces itself (its minute window is full) it "sleeps" by
-// moving the clock, so the site sees the same paced traffic.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	c.Advance(d)
-	return ctx.Err()
-}
 
 // fixture is a simulated org served over real HTTP.
 type fixture struct {
@@ -46,7 +21,10 @@ type fixture struct {
 	url   string
 	orgID string
 	key   string
-	clock *clock
+	// clock is shared by the simulated site and the client: when the client
+	// paces itself (its minute window is full) it "sleeps" by moving the
+	// clock (see sleep), so the site sees the same paced traffic.
+	clock *testclock.Clock
 	sent  atomic.Int64 // requests that reached the HTTP transport
 	// fault, when set, may replace a request's round trip.
 	fault func(req *http.Request, next http.RoundTripper) (*http.Response, error, bool)
@@ -54,7 +32,7 @@ type fixture struct {
 
 func setup(t *testing.T, p devsite.Params) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{t: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}}
+	f := &fixture{clock: testclock.New(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))}
 	srv, err := devsite.NewServer(devsite.Config{Params: p, NowFunc: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +45,14 @@ func setup(t *testing.T, p devsite.Params) *fixture {
 	return f
 }
 
+// sleep is the client's SleepFunc. Unlike testclock.Clock.Sleep it moves
+// the clock even when ctx is done and then reports ctx.Err(), as this
+// file's tests always have.
+func (f *fixture) sleep(ctx context.Context, d time.Duration) error {
+	f.clock.Advance(d)
+	return ctx.Err()
+}
+
 // client returns a client of the fixture's org; mod adjusts its config.
 func (f *fixture) client(t *testing.T, mod func(*adminapi.Config)) *adminapi.Client {
 	t.Helper()
@@ -75,7 +61,7 @@ func (f *fixture) client(t *testing.T, mod func(*adminapi.Config)) *adminapi.Cli
 		MaxWait:    2 * time.Minute,
 		HTTPClient: &http.Client{Transport: roundTripFunc(f.roundTrip), Timeout: 10 * time.Second},
 		Retry:      atlassian.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
-		NowFunc:    f.clock.Now, SleepFunc: f.clock.Sleep,
+		NowFunc:    f.clock.Now, SleepFunc: f.sleep,
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -109,6 +109,13 @@ func (c *Client) removeNotFound(ctx context.Context, groupID, accountID string, 
 	return res, nil
 }
 
+// IsMember reports whether the account is a member of the group, read
+// through users/search: how a write whose outcome is unknown is settled
+// without writing again.
+func (c *Client) IsMember(ctx context.Context, groupID, accountID string) (bool, error) {
+	return c.isMember(ctx, groupID, accountID)
+}
+
 // isMember reads the membership back through users/search. It prefers the
 // groups expand; if the answer lacks it, a groupIds filter decides.
 func (c *Client) isMember(ctx context.Context, groupID, accountID string) (bool, error) {

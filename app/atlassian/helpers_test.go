@@ -14,50 +14,12 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/app/atlassian"
+	"github.com/lapsehq/lapse/app/internal/testclock"
 )
 
 // t0 is the fixed start of every fake clock: 20 minutes past a UTC hour, so
 // hour windows reset at t0 + 40 min.
 var t0 = time.Date(2026, 6, 1, 10, 20, 0, 0, time.UTC)
-
-// fakeClock is NowFunc and SleepFunc in one: sleeping advances the clock and
-// is recorded, so retry tests run instantly and can assert every wait.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	sleeps []time.Duration
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sleeps = append(c.sleeps, d)
-	c.now = c.now.Add(d)
-	return nil
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *fakeClock) Sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.sleeps...)
-}
 
 // syncBuffer collects log output from concurrent requests.
 type syncBuffer struct {
@@ -175,13 +137,13 @@ func (s *fakeServer) requests() []seenRequest {
 
 // harness bundles the fakes a client test needs.
 type harness struct {
-	clock  *fakeClock
+	clock  *testclock.Clock // NowFunc and SleepFunc: sleeping advances the clock and is recorded
 	logs   *syncBuffer
 	budget *atlassian.MemoryBudget
 }
 
 func newHarness() *harness {
-	return &harness{clock: newFakeClock(), logs: &syncBuffer{}, budget: atlassian.NewMemoryBudget()}
+	return &harness{clock: testclock.New(t0), logs: &syncBuffer{}, budget: atlassian.NewMemoryBudget()}
 }
 
 // client builds a Client on baseURL with the harness's clock, logs and

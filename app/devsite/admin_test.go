@@ -8,28 +8,11 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/lapsehq/lapse/app/internal/testclock"
 )
-
-// adminClock is a settable clock shared by the server and the test.
-type adminClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *adminClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *adminClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // adminEnv is a simulated site served over real HTTP.
 type adminEnv struct {
@@ -37,12 +20,12 @@ type adminEnv struct {
 	url        string
 	orgID, key string
 	dirID      string
-	clock      *adminClock
+	clock      *testclock.Clock // shared by the server and the test
 }
 
 func newAdminEnv(t *testing.T, p Params) *adminEnv {
 	t.Helper()
-	clock := &adminClock{t: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
 	srv, err := NewServer(Config{Params: p, NowFunc: clock.Now})
 	if err != nil {
 		t.Fatal(err)

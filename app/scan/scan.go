@@ -55,6 +55,22 @@ type Summary struct {
 	IncompleteReason string              `json:"incompleteReason,omitempty"`
 }
 
+// errCancelled stops a scan an admin cancelled, at a safe point: between
+// two accounts' evaluation batches or two removals.
+var errCancelled = errors.New("scan: cancelled by an administrator")
+
+// checkCancelled returns errCancelled when the scan has been cancelled.
+func (r *Runner) checkCancelled(ctx context.Context, tenantID, scanID string) error {
+	cancelled, err := r.Store.ScanCancelled(ctx, tenantID, scanID)
+	switch {
+	case err != nil:
+		return err
+	case cancelled:
+		return errCancelled
+	}
+	return nil
+}
+
 func (r *Runner) now() time.Time {
 	if r.NowFunc != nil {
 		return r.NowFunc()
@@ -96,6 +112,9 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 		sum, status, runErr = r.execute(ctx, t, conn, pol, run)
 	}
 	sum.DurationMillis = r.now().Sub(start).Milliseconds()
+	if errors.Is(runErr, errCancelled) {
+		status, runErr = app.ScanCancelled, nil
+	}
 	if ctx.Err() != nil {
 		// Shutdown or job timeout: the scan stays running, and the next
 		// worker to pick the job up resumes it from its records instead of
@@ -111,7 +130,75 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 	if err != nil {
 		return nil, err
 	}
+	if finished.Status == app.ScanCancelled {
+		// Cancelled while it ran: a removal stopped by a budget or network
+		// error may have left its intent open; settle it without writing.
+		if err := r.Settle(ctx, tenantID, run.ID); err != nil {
+			return finished, err
+		}
+	}
 	return finished, runErr
+}
+
+// Settle completes the open intents of a cancelled scan by reading each
+// membership back, never by writing: a membership that is gone was removed
+// by the scan before it stopped (done, audited as access.removed); one that
+// is still there is marked cancelled. The scheduler calls it when a job of a
+// cancelled scan is delivered (a worker that died, a deferred scan), so no
+// removal of a cancelled scan goes unrecorded.
+func (r *Runner) Settle(ctx context.Context, tenantID, scanID string) error {
+	open, err := r.Store.ScanActions(ctx, tenantID, scanID, app.ActionIntent)
+	if err != nil || len(open) == 0 {
+		return err
+	}
+	t, err := r.Store.FindTenantByID(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	conn, err := r.Store.OrgConnection(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	client, err := r.Client(ctx, t, conn)
+	if err != nil {
+		return err
+	}
+	decisions, err := r.snapshotRemovals(ctx, tenantID, scanID)
+	if err != nil {
+		return err
+	}
+	for _, a := range open {
+		member, err := client.IsMember(ctx, a.GroupID, a.AccountID)
+		switch {
+		case errors.Is(err, adminapi.ErrUserNotFound):
+			a.State, a.Outcome = app.ActionFailed, err.Error()
+			err = r.Store.CompleteAction(ctx, tenantID, a, nil)
+		case err != nil:
+			return err
+		case member:
+			a.State, a.Outcome = app.ActionCancelled, "scan cancelled; still a member, not removed"
+			err = r.Store.CompleteAction(ctx, tenantID, a, nil)
+		default:
+			a.State, a.Outcome = app.ActionDone, "removed_before_cancel"
+			res := adminapi.MembershipResult{ReadBack: true}
+			err = r.Store.CompleteAction(ctx, tenantID, a, auditRemoval(a, res, decisions[a.AccountID]))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshotRemovals returns the scan's remove decisions by account, from its
+// stored snapshot.
+func (r *Runner) snapshotRemovals(ctx context.Context, tenantID, scanID string) (map[string][]app.Decision, error) {
+	var ds []app.Decision
+	err := r.Store.ScanAccounts(ctx, tenantID, scanID, func(a app.ScanAccount) error {
+		ds = append(ds, a.Decisions...)
+		return nil
+	})
+	return decisionsByAccount(ds), err
 }
 
 // begin starts the scan, or picks up one that a dead worker left running
@@ -219,7 +306,10 @@ func (r *Runner) evaluate(ctx context.Context, t *app.Tenant, scanID string, pla
 	flush := func() error {
 		err := r.Store.SaveScanAccounts(ctx, t.ID, scanID, batch)
 		batch = batch[:0]
-		return err
+		if err != nil {
+			return err
+		}
+		return r.checkCancelled(ctx, t.ID, scanID)
 	}
 	now := r.now()
 	for acc, err := range plan.Accounts(ctx) {
@@ -360,6 +450,9 @@ func (r *Runner) act(ctx context.Context, tenantID string, client *adminapi.Clie
 		if isDone[[2]string{a.AccountID, a.GroupID}] {
 			sum.RemovalsDone++
 			continue
+		}
+		if err := r.checkCancelled(ctx, tenantID, a.ScanID); err != nil {
+			return err
 		}
 		if err := r.removeOne(ctx, tenantID, client, a, byAccount[a.AccountID], sum); err != nil {
 			return err

@@ -438,3 +438,162 @@ func TestScan_QueuesWarningsForPendingAccounts(t *testing.T) {
 		})
 	}
 }
+
+// TestScan_CancelStopsBetweenRemovals: an admin cancels an enforce scan
+// while it removes memberships: it stops at the next removal, stays
+// cancelled, leaves no intent open, and every removal the site made is in
+// the audit log (ledger == audit).
+func TestScan_CancelStopsBetweenRemovals(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects(t) {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, d, 400)
+			ctx := context.Background()
+			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+			req, _ := http.NewRequest(http.MethodPatch, f.srv.BaseURL()+"/_devsite/faults", strings.NewReader(`{"fixedLatency": "25ms"}`))
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("faults: %v %v", resp, err)
+			}
+			type result struct {
+				run *app.ScanRun
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				run, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
+				done <- result{run, err}
+			}()
+			deadline := time.Now().Add(60 * time.Second)
+			for len(f.srv.Ledger()) < 3 {
+				if time.Now().After(deadline) {
+					t.Fatal("no removal started")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			scans, _ := f.st.ListScans(ctx, f.tenant.ID, 1)
+			if _, err := f.st.CancelScan(ctx, f.tenant.ID, scans[0].ID, app.Actor{Type: app.ActorAdmin, ID: "admin"}); err != nil {
+				t.Fatal(err)
+			}
+			res := <-done
+			if res.err != nil || res.run.Status != app.ScanCancelled {
+				t.Fatalf("run = %+v, %v; want cancelled", res.run, res.err)
+			}
+			var sum scan.Summary
+			_ = json.Unmarshal(res.run.Summary, &sum)
+			removed := len(f.srv.Ledger())
+			if removed == 0 || removed >= sum.RemovalsPlanned || sum.RemovalsDone != removed {
+				t.Fatalf("ledger %d, summary done %d of %d planned: want a part of the plan, all recorded", removed, sum.RemovalsDone, sum.RemovalsPlanned)
+			}
+			actions, _ := f.st.ScanActions(ctx, f.tenant.ID, res.run.ID, "")
+			for _, a := range actions {
+				if a.State == app.ActionIntent {
+					t.Fatalf("intent left open: %+v", a)
+				}
+			}
+			evs, _ := f.st.ListAuditEvents(ctx, f.tenant.ID, 1000)
+			audited, cancelled := 0, 0
+			for _, e := range evs {
+				switch e.Action {
+				case app.AuditAccessRemove:
+					audited++
+				case app.AuditScanCancelled:
+					cancelled++
+				}
+			}
+			if audited != removed || cancelled != 1 {
+				t.Fatalf("audit: %d access.removed for %d ledger removals, %d scan.cancelled", audited, removed, cancelled)
+			}
+		})
+	}
+}
+
+// TestScan_SettleReadsBackOpenIntents: a cancelled scan whose worker died
+// with intents open is settled without writing: a membership already gone
+// is recorded as removed (and audited), one still there as cancelled.
+func TestScan_SettleReadsBackOpenIntents(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects(t) {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, d, 400)
+			ctx := context.Background()
+			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+			// A dry run plans; its snapshot gives two real memberships.
+			f.savePolicy(t, func(p *app.Policy) { p.Mode = app.ModeDryRun })
+			dry, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var targets []app.ScanAction
+			_ = f.st.ScanAccounts(ctx, f.tenant.ID, dry.ID, func(a app.ScanAccount) error {
+				for _, dec := range a.Decisions {
+					if dec.Outcome == app.OutcomeRemove && len(targets) < 2 && (len(targets) == 0 || targets[0].AccountID != dec.AccountID) {
+						targets = append(targets, app.ScanAction{AccountID: dec.AccountID, GroupID: dec.RemoveGroups[0].GroupID, Product: dec.Product})
+					}
+				}
+				return nil
+			})
+			if len(targets) < 2 {
+				t.Fatal("need two planned removals")
+			}
+			// The scan that "died": running, two intents, the first of which
+			// reached the site.
+			pol, _ := f.st.Policy(ctx, f.tenant.ID, nil)
+			run, err := f.st.StartScan(ctx, f.tenant.ID, "", app.TriggerManual, pol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range targets {
+				targets[i].ScanID = run.ID
+				if err := f.st.RecordIntent(ctx, f.tenant.ID, targets[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			client, _ := f.runner.Client(ctx, f.tenant, mustConn(t, f))
+			if _, err := client.RemoveMembership(ctx, targets[0].GroupID, targets[0].AccountID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.st.CancelScan(ctx, f.tenant.ID, run.ID, app.Actor{Type: app.ActorAdmin, ID: "admin"}); err != nil {
+				t.Fatal(err)
+			}
+			before := len(f.srv.Ledger())
+			if err := f.runner.Settle(ctx, f.tenant.ID, run.ID); err != nil {
+				t.Fatal(err)
+			}
+			if after := len(f.srv.Ledger()); after != before {
+				t.Fatalf("settling wrote to the site: ledger %d → %d", before, after)
+			}
+			states := map[string]string{}
+			actions, _ := f.st.ScanActions(ctx, f.tenant.ID, run.ID, "")
+			for _, a := range actions {
+				states[a.AccountID] = a.State
+			}
+			if states[targets[0].AccountID] != app.ActionDone || states[targets[1].AccountID] != app.ActionCancelled {
+				t.Fatalf("states = %v, want the removed one done and the other cancelled", states)
+			}
+			evs, _ := f.st.ListAuditEvents(ctx, f.tenant.ID, 1000)
+			removedEvents := 0
+			for _, e := range evs {
+				if e.Action == app.AuditAccessRemove {
+					removedEvents++
+					if e.TargetAccountID != targets[0].AccountID {
+						t.Fatalf("access.removed for %s", e.TargetAccountID)
+					}
+				}
+			}
+			if removedEvents != 1 {
+				t.Fatalf("%d access.removed events, want 1", removedEvents)
+			}
+		})
+	}
+}
+
+func mustConn(t *testing.T, f *fixture) *app.OrgConnection {
+	t.Helper()
+	conn, err := f.st.OrgConnection(context.Background(), f.tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}

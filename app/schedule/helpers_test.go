@@ -7,37 +7,20 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/internal/testclock"
 	"github.com/lapsehq/lapse/app/schedule"
 	"github.com/lapsehq/lapse/app/store"
 )
 
 var admin = app.Actor{Type: app.ActorAdmin, ID: "557058:admin"}
 
-// clock is a settable clock shared by a store and a scheduler.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+// newClock is a settable clock shared by a store and a scheduler.
+func newClock(t time.Time) *testclock.Clock { return testclock.New(t) }
 
 // testLogger shows warnings and errors on stderr (go test prints them for
 // failing or -v runs), everything when LAPSE_TEST_LOG=debug.

@@ -135,6 +135,11 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 		return river.JobCancel(err)
 	case err != nil:
 		return err
+	case run.Status == app.ScanCancelled:
+		// Its worker may have died mid-removal, or it was deferred: settle
+		// what it left open, by reading back, never by writing.
+		log.InfoContext(ctx, "scan cancelled; settling its open removals")
+		return w.s.runner.Settle(ctx, a.TenantID, a.ScanID)
 	case !runnable(run.Status):
 		log.InfoContext(ctx, "scan already finished", "status", run.Status)
 		return nil

@@ -323,6 +323,13 @@ type scriptedRunner struct {
 	// outcome returns the status to finish the scan with and the error to
 	// return, for the n-th call (1-based).
 	outcome func(n int) (string, error)
+	settled atomic.Int64 // Settle calls
+}
+
+// Settle implements schedule.ScanRunner.
+func (r *scriptedRunner) Settle(context.Context, string, string) error {
+	r.settled.Add(1)
+	return nil
 }
 
 func (r *scriptedRunner) Run(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, error) {
@@ -460,6 +467,8 @@ func (r *goneRunner) Run(context.Context, string, string, string) (*app.ScanRun,
 	r.calls.Add(1)
 	return nil, app.Errorf(app.ENOTFOUND, "the site is not connected to an Atlassian organization")
 }
+
+func (r *goneRunner) Settle(context.Context, string, string) error { return nil }
 
 func wantAudit(t *testing.T, st *store.Store, tenantID string, want ...string) {
 	t.Helper()

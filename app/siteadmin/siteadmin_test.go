@@ -16,6 +16,7 @@ import (
 	"github.com/lapsehq/lapse/app"
 	"github.com/lapsehq/lapse/app/atlassian"
 	"github.com/lapsehq/lapse/app/devsite"
+	"github.com/lapsehq/lapse/app/internal/testclock"
 	"github.com/lapsehq/lapse/app/siteadmin"
 )
 
@@ -125,25 +126,7 @@ func (s *site) setFaults(t *testing.T, body string) {
 	}
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newChecker(clk *clock) *siteadmin.Checker {
+func newChecker(clk *testclock.Clock) *siteadmin.Checker {
 	return &siteadmin.Checker{
 		AppKey:  appKey,
 		NowFunc: clk.Now,
@@ -167,7 +150,7 @@ func TestChecker_Connect(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tn := s.connectTenant(t, tc.product)
-			c := newChecker(&clock{now: time.Now()})
+			c := newChecker(testclock.New(time.Now()))
 			ctx := context.Background()
 			for _, acc := range []struct {
 				id   string
@@ -191,7 +174,7 @@ func TestChecker_Cache(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
 	tn := s.connectTenant(t, app.ProductJira)
-	clk := &clock{now: time.Now()}
+	clk := testclock.New(time.Now())
 	c := newChecker(clk)
 	c.TTL = time.Minute
 	ctx := context.Background()
@@ -246,7 +229,7 @@ func TestChecker_CacheDisabled(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
 	tn := s.connectTenant(t, app.ProductJira)
-	c := newChecker(&clock{now: time.Now()})
+	c := newChecker(testclock.New(time.Now()))
 	c.TTL = -1
 	for range 3 {
 		if ok, err := c.IsSiteAdmin(context.Background(), tn, s.siteAdm); err != nil || !ok {
@@ -262,7 +245,7 @@ func TestChecker_CacheBounded(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
 	tn := s.connectTenant(t, app.ProductJira)
-	c := newChecker(&clock{now: time.Now()})
+	c := newChecker(testclock.New(time.Now()))
 	c.MaxEntries = 2
 	ctx := context.Background()
 	for _, acc := range []string{s.siteAdm, s.orgAdm, s.ordinary} {
@@ -296,7 +279,7 @@ func TestChecker_ErrorsNotCached(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
 	tn := s.connectTenant(t, app.ProductJira)
-	c := newChecker(&clock{now: time.Now()})
+	c := newChecker(testclock.New(time.Now()))
 	ctx := context.Background()
 	s.setFaults(t, `{"jira":{"status500":1}}`)
 	_, err := c.IsSiteAdmin(ctx, tn, s.siteAdm)
@@ -329,7 +312,7 @@ func TestChecker_Forge(t *testing.T) {
 		t.Run(string(tc.product), func(t *testing.T) {
 			tn, tok := s.forgeTenant(t, tc.product)
 			var lookups atomic.Int32
-			c := newChecker(&clock{now: time.Now()})
+			c := newChecker(testclock.New(time.Now()))
 			c.SystemToken = func(_ context.Context, tenantID string) (*app.SystemToken, error) {
 				lookups.Add(1)
 				if tenantID != tn.ID {
@@ -356,7 +339,7 @@ func TestChecker_Forge(t *testing.T) {
 	t.Run("no_token", func(t *testing.T) {
 		tn, _ := s.forgeTenant(t, app.ProductJira)
 		tn.ID = "forge-no-token"
-		c := newChecker(&clock{now: time.Now()})
+		c := newChecker(testclock.New(time.Now()))
 		c.SystemToken = func(context.Context, string) (*app.SystemToken, error) { return nil, nil }
 		_, err := c.IsSiteAdmin(context.Background(), tn, s.siteAdm)
 		if app.ErrorCode(err) != app.EUNAVAILABLE || !strings.Contains(app.ErrorMessage(err), "system token") {
@@ -367,7 +350,7 @@ func TestChecker_Forge(t *testing.T) {
 		tn, tok := s.forgeTenant(t, app.ProductJira)
 		tn.ID = "forge-expired"
 		tok.ExpiresAt = time.Now().Add(-time.Minute)
-		c := newChecker(&clock{now: time.Now()})
+		c := newChecker(testclock.New(time.Now()))
 		c.SystemToken = func(context.Context, string) (*app.SystemToken, error) { return tok, nil }
 		if _, err := c.IsSiteAdmin(context.Background(), tn, s.siteAdm); app.ErrorCode(err) != app.EUNAVAILABLE {
 			t.Fatalf("err = %v", err)
@@ -376,7 +359,7 @@ func TestChecker_Forge(t *testing.T) {
 	t.Run("not_configured", func(t *testing.T) {
 		tn, _ := s.forgeTenant(t, app.ProductJira)
 		tn.ID = "forge-unconfigured"
-		if _, err := newChecker(&clock{now: time.Now()}).IsSiteAdmin(context.Background(), tn, s.siteAdm); app.ErrorCode(err) != app.EUNAVAILABLE {
+		if _, err := newChecker(testclock.New(time.Now())).IsSiteAdmin(context.Background(), tn, s.siteAdm); app.ErrorCode(err) != app.EUNAVAILABLE {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -389,7 +372,7 @@ func TestChecker_ConcurrentMisses(t *testing.T) {
 	s := newSite(t)
 	tn := s.connectTenant(t, app.ProductJira)
 	s.setFaults(t, `{"fixedLatency":"100ms"}`)
-	c := newChecker(&clock{now: time.Now()})
+	c := newChecker(testclock.New(time.Now()))
 	var wg sync.WaitGroup
 	errs := make(chan error, 10)
 	for range 10 {
@@ -415,7 +398,7 @@ func TestChecker_ConcurrentMisses(t *testing.T) {
 
 func TestChecker_NoAccount(t *testing.T) {
 	t.Parallel()
-	c := newChecker(&clock{now: time.Now()})
+	c := newChecker(testclock.New(time.Now()))
 	ok, err := c.IsSiteAdmin(context.Background(), &app.Tenant{ID: "t", Product: app.ProductJira}, "")
 	if ok || err != nil {
 		t.Fatalf("empty account = %v, %v; want false, nil", ok, err)

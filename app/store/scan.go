@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -233,6 +234,60 @@ func (s *Store) DecideHeldScan(ctx context.Context, tenantID, scanID string, app
 	return out, nil
 }
 
+// cancellableStatuses are the scans an admin may cancel: not yet finished
+// and not held (a held scan is rejected instead).
+var cancellableStatuses = []string{app.ScanQueued, app.ScanRunning, app.ScanApproved, app.ScanDeferred}
+
+// CancelScan stops a scan at an admin's request, audited in the same
+// transaction. A queued or deferred scan never runs; a running one stops at
+// its next check, between two removals (never between a removal's intent and
+// its outcome), and FinishScan keeps it cancelled.
+func (s *Store) CancelScan(ctx context.Context, tenantID, scanID string, actor app.Actor) (*app.ScanRun, error) {
+	var out *app.ScanRun
+	err := s.inTx(ctx, func(tx *Store) error {
+		if err := tx.lockScans(ctx, tenantID); err != nil {
+			return err
+		}
+		var row scanRow
+		if err := tx.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("id = ?", scanID).Take(&row).Error; err != nil {
+			return notFound(err, "scan")
+		}
+		out = toScan(&row)
+		if !slices.Contains(cancellableStatuses, row.Status) {
+			hint := ""
+			if row.Status == app.ScanHeld {
+				hint = "; reject a held scan instead"
+			}
+			return app.Errorf(app.ECONFLICT, "scan %s is %s and cannot be cancelled%s", scanID, row.Status, hint)
+		}
+		before, now := row.Status, s.nowUTC()
+		row.Status, row.FinishedAt, row.Error = app.ScanCancelled, &now, "cancelled by an administrator"
+		if err := tx.saveScanState(ctx, &row); err != nil {
+			return err
+		}
+		out = toScan(&row)
+		return tx.appendAudit(ctx, tenantID, actor, app.AuditScanCancelled, map[string]any{"scanId": scanID, "statusBefore": before})
+	})
+	if err != nil {
+		if app.ErrorCode(err) == app.ECONFLICT || app.ErrorCode(err) == app.ENOTFOUND {
+			return out, err
+		}
+		return out, fmt.Errorf("store: cancel scan: %w", err)
+	}
+	return out, nil
+}
+
+// ScanCancelled reports whether an admin has cancelled the scan: the scan
+// engine asks between steps.
+func (s *Store) ScanCancelled(ctx context.Context, tenantID, scanID string) (bool, error) {
+	var rows []scanRow
+	err := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Select("status").Where("id = ?", scanID).Limit(1).Find(&rows).Error
+	if err != nil {
+		return false, fmt.Errorf("store: scan status: %w", err)
+	}
+	return len(rows) == 1 && rows[0].Status == app.ScanCancelled, nil
+}
+
 // Scan returns one scan of a tenant.
 func (s *Store) Scan(ctx context.Context, tenantID, scanID string) (*app.ScanRun, error) {
 	var row scanRow
@@ -360,6 +415,11 @@ func (s *Store) FinishScan(ctx context.Context, tenantID, scanID, status string,
 			return notFound(err, "scan")
 		}
 		now := s.nowUTC()
+		if row.Status == app.ScanCancelled {
+			// An admin cancelled it while it ran: it stays cancelled, and
+			// the summary records what it did before it stopped.
+			status, scanErr = app.ScanCancelled, row.Error
+		}
 		row.Status, row.Summary, row.Error = status, string(raw), scanErr
 		if status != app.ScanHeld {
 			row.FinishedAt = &now

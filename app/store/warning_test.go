@@ -8,31 +8,14 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/internal/testclock"
 	"github.com/lapsehq/lapse/app/store"
 	"github.com/lapsehq/lapse/app/store/storetest"
 )
 
-// settableClock is a store clock a test moves by hand.
-type settableClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *settableClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *settableClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func warningFixture(t *testing.T, d store.Dialect) (*store.Store, *settableClock, *app.Tenant, *app.Tenant) {
+func warningFixture(t *testing.T, d store.Dialect) (*store.Store, *testclock.Clock, *app.Tenant, *app.Tenant) {
 	t.Helper()
-	clock := &settableClock{t: time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)) // a store clock the test moves by hand
 	s := storetest.Open(t, d, storetest.Options{NowFunc: clock.Now})
 	ctx := context.Background()
 	a, err := s.InstallConnect(ctx, app.ConnectInstall{ClientKey: "ck-a", BaseURL: "https://a.atlassian.net", Product: app.ProductJira, SharedSecret: []byte("s")})

@@ -3,11 +3,11 @@ package warnings_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/internal/testclock"
 	"github.com/lapsehq/lapse/app/notify"
 	"github.com/lapsehq/lapse/app/notify/notifytest"
 	"github.com/lapsehq/lapse/app/store"
@@ -15,26 +15,9 @@ import (
 	"github.com/lapsehq/lapse/app/warnings"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	st     *store.Store
-	clock  *clock
+	clock  *testclock.Clock
 	smtp   *notifytest.Server
 	tenant *app.Tenant
 	d      *warnings.Deliverer
@@ -44,7 +27,7 @@ type fixture struct {
 // and a Deliverer sending through it.
 func setup(t *testing.T, dialect store.Dialect) *fixture {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC))
 	st := storetest.Open(t, dialect, storetest.Options{NowFunc: c.Now})
 	tn, err := st.InstallConnect(context.Background(), app.ConnectInstall{ClientKey: "ck", BaseURL: "https://acme.atlassian.net",
 		Product: app.ProductJira, SharedSecret: []byte("s")})

@@ -141,3 +141,21 @@ func (s *Server) failScan(c *gin.Context, scan *app.ScanRun, err error) {
 	s.log.DebugContext(c, "request refused", "err", err, "code", app.ECONFLICT)
 	c.AbortWithStatusJSON(http.StatusConflict, scanConflictBody{Code: app.ECONFLICT, Message: app.ErrorMessage(err), Scan: scan})
 }
+
+// handleScanCancel stops a queued, running, approved or deferred scan. A
+// running scan stops before its next removal; what it did until then stays
+// recorded.
+func (s *Server) handleScanCancel(c *gin.Context) {
+	caller := callerOf(c)
+	id := c.Param("id")
+	if !validToken(id, maxScanIDLen) {
+		s.fail(c, app.Errorf(app.ENOTFOUND, "scan not found"))
+		return
+	}
+	scan, err := s.store.CancelScan(c.Request.Context(), caller.Tenant.ID, id, actorOf(caller))
+	if err != nil {
+		s.failScan(c, scan, err)
+		return
+	}
+	c.JSON(http.StatusOK, scanView{Scan: scan})
+}

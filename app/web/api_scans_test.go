@@ -115,3 +115,38 @@ func TestAPI_ScansNotConfigured(t *testing.T) {
 	wantError(t, e.call("POST", "/api/v1/scans/x/reject", auth, nil), 501, "not_implemented", "no scan scheduler")
 	e.ok(e.call("GET", "/api/v1/scans", auth, nil), 200)
 }
+
+// TestAPI_ScanCancel: a site admin cancels a queued scan (audited with the
+// admin as actor); a second cancel, or a cancel of a held scan, is a 409
+// naming the scan; another tenant's scan is a 404; a user is refused.
+func TestAPI_ScanCancel(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		e := newAPIEnv(t, d)
+		jira := e.installConnect(e.site1, "jira")
+		other := e.installConnect(e.site2, "jira")
+		auth := e.as(jira, e.admin)
+		ctx := context.Background()
+		e.ok(e.call("PUT", "/api/v1/org-connection", auth, map[string]any{"orgId": "org-1", "apiKey": testOrgKey}), 200)
+		id, _ := scanOf(t, e.ok(e.call("POST", "/api/v1/scans", auth, nil), 202))["id"].(string)
+
+		wantError(t, e.call("POST", "/api/v1/scans/"+id+"/cancel", e.as(jira, e.user), nil), 403, "forbidden", "")
+		wantError(t, e.call("POST", "/api/v1/scans/"+id+"/cancel", e.as(other, e.admin), nil), 404, "not_found", "scan not found")
+		cancelled := scanOf(t, e.ok(e.call("POST", "/api/v1/scans/"+id+"/cancel", auth, nil), 200))
+		if cancelled["status"] != app.ScanCancelled || cancelled["id"] != id {
+			t.Fatalf("cancelled: %v", cancelled)
+		}
+		r := e.call("POST", "/api/v1/scans/"+id+"/cancel", auth, nil)
+		wantError(t, r, 409, "conflict", "cannot be cancelled")
+		if s := scanOf(t, r.json(t)); s["id"] != id {
+			t.Fatalf("the 409 names %v", s["id"])
+		}
+		evs, _ := e.store.ListAuditEvents(ctx, jira.ID, 100)
+		if last := evs[len(evs)-1]; last.Action != app.AuditScanCancelled || last.Actor.Type != app.ActorAdmin || last.Actor.ID != e.admin {
+			t.Fatalf("audit: %+v", last)
+		}
+
+		held := e.heldScan(jira.ID, nil)
+		wantError(t, e.call("POST", "/api/v1/scans/"+held.ID+"/cancel", auth, nil), 409, "conflict", "reject a held scan instead")
+	})
+}

@@ -157,6 +157,7 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("/scans/:id", s.handleScanShow)
 	admin.POST("/scans/:id/approve", s.handleScanApprove)
 	admin.POST("/scans/:id/reject", s.handleScanReject)
+	admin.POST("/scans/:id/cancel", s.handleScanCancel)
 	admin.GET("/report", s.handleReportList)
 	admin.GET("/audit", s.handleAuditList)
 	admin.GET("/audit/export", s.handleAuditExport)
