@@ -2,47 +2,28 @@ package forge_test
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lapsehq/lapse/app/forge"
 	"github.com/lapsehq/lapse/app/forge/forgetest"
+	"github.com/lapsehq/lapse/app/internal/testclock"
 )
 
 // t0 is the fixed "now" of every fixture, so expiry cases are exact.
 var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a manually advanced time source shared by issuer, key set and
-// verifier, so cache tests need no sleeps.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // fixture is the setup bundle for verifier and key-set tests.
 type fixture struct {
 	iss      *forgetest.Issuer
 	keys     *forge.KeySet
-	clock    *clock
+	clock    *testclock.Clock
 	verifier *forge.Verifier
 }
 
 func setup(t testing.TB) fixture {
 	t.Helper()
-	clk := &clock{now: t0}
+	clk := testclock.New(t0)
 	iss := forgetest.NewIssuer(t)
 	iss.NowFunc = clk.Now
 	keys := forge.NewKeySet(iss.JWKSURL(), nil)

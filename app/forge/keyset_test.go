@@ -17,6 +17,7 @@ import (
 
 	"github.com/lapsehq/lapse/app/forge"
 	"github.com/lapsehq/lapse/app/forge/forgetest"
+	"github.com/lapsehq/lapse/app/internal/testclock"
 )
 
 func TestKeySetUnknownKidRefetchesOnceThenRefuses(t *testing.T) {
@@ -129,7 +130,7 @@ func TestKeySetServesCachedKeyWhenRefreshFails(t *testing.T) {
 		_, _ = w.Write(iss.JWKS())
 	}))
 	t.Cleanup(srv.Close)
-	clk := &clock{now: t0}
+	clk := testclock.New(t0)
 	keys := &forge.KeySet{URL: srv.URL, NowFunc: clk.Now}
 	ctx := context.Background()
 

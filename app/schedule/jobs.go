@@ -49,6 +49,12 @@ func (ScanArgs) InsertOpts() river.InsertOpts {
 // replicas and concurrent transactions, not only within one planner run.
 var dailyUnique = river.UniqueOpts{ByArgs: true, ByState: rivertype.JobStates()}
 
+// oneAtATime keeps a periodic job from piling up: at most one waits or runs.
+var oneAtATime = river.UniqueOpts{ByState: []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+	rivertype.JobStateRunning, rivertype.JobStateScheduled,
+}}
+
 // PlanArgs is the job that queues the scans that are due. River's leader
 // enqueues it every PlanInterval (and at start); any replica works it.
 type PlanArgs struct{}
@@ -59,10 +65,7 @@ func (PlanArgs) Kind() string { return "plan_scans" }
 // InsertOpts implements river.JobArgsWithInsertOpts. At most one plan job
 // waits or runs at a time; a slow run is not followed by a pile-up.
 func (PlanArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queuePlan, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-		rivertype.JobStateRunning, rivertype.JobStateScheduled,
-	}}}
+	return river.InsertOpts{Queue: queuePlan, MaxAttempts: 3, UniqueOpts: oneAtATime}
 }
 
 type planWorker struct {
@@ -85,10 +88,7 @@ func (DeliverWarningsArgs) Kind() string { return "deliver_warnings" }
 // InsertOpts implements river.JobArgsWithInsertOpts: one delivery job at a
 // time, on its own queue so mail never waits behind scans.
 func (DeliverWarningsArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueMail, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-		rivertype.JobStateRunning, rivertype.JobStateScheduled,
-	}}}
+	return river.InsertOpts{Queue: queueMail, MaxAttempts: 1, UniqueOpts: oneAtATime}
 }
 
 type mailWorker struct {
