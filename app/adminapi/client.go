@@ -174,6 +174,10 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// Stats returns the requests this client has sent, the 429s among them
+// and the points spent (none: the Admin API is outside the points model).
+func (c *Client) Stats() atlassian.Stats { return c.t.Stats() }
+
 // OrgID returns the organization the client calls.
 func (c *Client) OrgID() string { return c.orgID }
 

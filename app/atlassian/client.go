@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -167,6 +168,22 @@ type Client struct {
 
 	mu        sync.Mutex
 	notBefore map[string]slowdown // endpoint → earliest next attempt (burst 429)
+
+	sent, limited, points atomic.Int64 // see Stats
+}
+
+// Stats is what a Client has spent: the requests it sent (every attempt,
+// failed ones included), the 429 answers among them, and the Jira/Confluence
+// points of its successful requests (as settled). A scan reports them.
+type Stats struct {
+	Requests    int64 `json:"requests"`
+	RateLimited int64 `json:"rateLimited"`
+	Points      int64 `json:"points"`
+}
+
+// Stats returns the client's counts so far.
+func (c *Client) Stats() Stats {
+	return Stats{Requests: c.sent.Load(), RateLimited: c.limited.Load(), Points: c.points.Load()}
 }
 
 // New validates cfg and returns a Client.

@@ -235,6 +235,7 @@ func (c *Client) send(ctx context.Context, cl *call) answer {
 	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
 	hreq = hreq.WithContext(httptrace.WithClientTrace(hreq.Context(), trace))
 
+	c.sent.Add(1)
 	resp, err := c.http.Do(hreq)
 	a.at = c.now()
 	a.wrote = wrote.Load()
@@ -375,8 +376,17 @@ func (c *Client) succeed(ctx context.Context, cl *call, a answer, out any) error
 			return fmt.Errorf("atlassian: %s: decode response: %w", cl.endpoint, err)
 		}
 	}
-	if cl.req.Settle != nil && c.budget != nil {
-		c.settle(ctx, cl, cl.req.Settle())
+	charges := cl.req.Charges
+	if cl.req.Settle != nil {
+		charges = cl.req.Settle()
+		if c.budget != nil {
+			c.settle(ctx, cl, charges)
+		}
+	}
+	for _, ch := range charges {
+		if ch.Scope == ScopeAppPoints {
+			c.points.Add(ch.Units)
+		}
 	}
 	return nil
 }

@@ -182,6 +182,7 @@ func classify429(reason string, qs QuotaScopes) (kind int, scope string) {
 // quota 429 without a scope to pause) slows only this endpoint. The request
 // is retried in every case: a 429 was not processed.
 func (c *Client) rateLimited(ctx context.Context, cl *call, a answer) verdict {
+	c.limited.Add(1)
 	info := enforcedInfo(a.header, a.at)
 	kind, scope := classify429(info.Reason, cl.req.QuotaScopes)
 	var until time.Time

@@ -59,3 +59,21 @@ func TestPacer_LongerThanMaxWait(t *testing.T) {
 		t.Fatalf("at the turn: %v", err)
 	}
 }
+
+// TestStats_CountsAttemptsLimitsAndPoints: every attempt sent is counted,
+// 429s among them, and points as settled on success.
+func TestStats_CountsAttemptsLimitsAndPoints(t *testing.T) {
+	t.Parallel()
+	h := newHarness()
+	srv := script1(t, reply{status: 429, header: map[string]string{"Retry-After": "1"}}, reply{status: 200, body: `{"n": 3}`})
+	c := h.client(t, srv.URL, func(c *atlassian.Config) { c.MaxWait = time.Minute })
+	var out struct{ N int64 }
+	req := &atlassian.Request{Path: "/x", Charges: atlassian.PointsCharges("t1", 201, 0, 0)}
+	req.Settle = func() []atlassian.Charge { return atlassian.PointsCharges("t1", 1+2*out.N, 0, 0) }
+	if _, err := c.Do(t.Context(), req, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Stats(), (atlassian.Stats{Requests: 2, RateLimited: 1, Points: 7}); got != want {
+		t.Fatalf("stats = %+v, want %+v", got, want)
+	}
+}

@@ -41,18 +41,22 @@ type Runner struct {
 
 // Summary is what a scan records about itself.
 type Summary struct {
-	Accounts         int                 `json:"accounts"`
-	Decisions        policy.Summary      `json:"decisions"`
-	Brake            *policy.BrakeResult `json:"brake,omitempty"`
-	ActivitySource   string              `json:"activitySource"`
-	RemovalsPlanned  int                 `json:"removalsPlanned"`
-	RemovalsDone     int                 `json:"removalsDone"`
-	RemovalsSkipped  int                 `json:"removalsSkipped"` // already gone when Lapse got there
-	RemovalsFailed   int                 `json:"removalsFailed"`
-	HandoffAccounts  int                 `json:"handoffAccounts"`
-	WarningsQueued   int                 `json:"warningsQueued,omitempty"`
-	DurationMillis   int64               `json:"durationMs"`
-	IncompleteReason string              `json:"incompleteReason,omitempty"`
+	Accounts        int                 `json:"accounts"`
+	Decisions       policy.Summary      `json:"decisions"`
+	Brake           *policy.BrakeResult `json:"brake,omitempty"`
+	ActivitySource  string              `json:"activitySource"`
+	RemovalsPlanned int                 `json:"removalsPlanned"`
+	RemovalsDone    int                 `json:"removalsDone"`
+	RemovalsSkipped int                 `json:"removalsSkipped"` // already gone when Lapse got there
+	RemovalsFailed  int                 `json:"removalsFailed"`
+	HandoffAccounts int                 `json:"handoffAccounts"`
+	WarningsQueued  int                 `json:"warningsQueued,omitempty"`
+	DurationMillis  int64               `json:"durationMs"`
+	// API is what the scan spent on Atlassian's APIs, across the attempts
+	// of a scan that was deferred or resumed: requests sent (retries
+	// included), 429 answers, Jira/Confluence points.
+	API              atlassian.Stats `json:"api"`
+	IncompleteReason string          `json:"incompleteReason,omitempty"`
 }
 
 // errCancelled stops a scan an admin cancelled, at a safe point: between
@@ -106,10 +110,17 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 	var sum Summary
 	var status string
 	var runErr error
-	if run.Status == app.ScanApproved {
-		sum, status, runErr = r.executeApproved(ctx, t, conn, run)
-	} else {
-		sum, status, runErr = r.execute(ctx, t, conn, pol, run)
+	client, err := r.Client(ctx, t, conn)
+	switch {
+	case err != nil:
+		status, runErr = app.ScanFailed, err
+	case run.Status == app.ScanApproved:
+		sum, status, runErr = r.executeApproved(ctx, t, client, run)
+	default:
+		sum, status, runErr = r.execute(ctx, t, conn, client, pol, run)
+	}
+	if client != nil {
+		sum.API = addStats(priorStats(run), client.Stats())
 	}
 	sum.DurationMillis = r.now().Sub(start).Milliseconds()
 	if errors.Is(runErr, errCancelled) {
@@ -190,6 +201,18 @@ func (r *Runner) Settle(ctx context.Context, tenantID, scanID string) error {
 	return nil
 }
 
+// priorStats is what earlier attempts of the scan spent, from the summary a
+// deferred attempt recorded ({} for a new scan).
+func priorStats(run *app.ScanRun) atlassian.Stats {
+	var prior Summary
+	_ = json.Unmarshal(run.Summary, &prior)
+	return prior.API
+}
+
+func addStats(a, b atlassian.Stats) atlassian.Stats {
+	return atlassian.Stats{Requests: a.Requests + b.Requests, RateLimited: a.RateLimited + b.RateLimited, Points: a.Points + b.Points}
+}
+
 // snapshotRemovals returns the scan's remove decisions by account, from its
 // stored snapshot.
 func (r *Runner) snapshotRemovals(ctx context.Context, tenantID, scanID string) (map[string][]app.Decision, error) {
@@ -228,7 +251,7 @@ func (r *Runner) begin(ctx context.Context, t *app.Tenant, scanID, trigger strin
 
 // executeApproved carries out an approved scan from its stored snapshot:
 // the decisions the admin approved, not a fresh reading.
-func (r *Runner) executeApproved(ctx context.Context, t *app.Tenant, conn *app.OrgConnection, run *app.ScanRun) (Summary, string, error) {
+func (r *Runner) executeApproved(ctx context.Context, t *app.Tenant, client *adminapi.Client, run *app.ScanRun) (Summary, string, error) {
 	var sum Summary
 	if err := json.Unmarshal(run.Summary, &sum); err != nil {
 		return sum, app.ScanFailed, err
@@ -242,22 +265,14 @@ func (r *Runner) executeApproved(ctx context.Context, t *app.Tenant, conn *app.O
 	if err != nil {
 		return sum, app.ScanFailed, err
 	}
-	client, err := r.Client(ctx, t, conn)
-	if err != nil {
-		return sum, app.ScanFailed, err
-	}
 	if err := r.act(ctx, t.ID, client, plannedRemovals(run.ID, decisions), decisions, &sum); err != nil {
 		return sum, statusOf(err), err
 	}
 	return sum, app.ScanCompleted, nil
 }
 
-func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnection, pol *app.Policy, run *app.ScanRun) (Summary, string, error) {
+func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnection, client *adminapi.Client, pol *app.Policy, run *app.ScanRun) (Summary, string, error) {
 	var sum Summary
-	client, err := r.Client(ctx, t, conn)
-	if err != nil {
-		return sum, app.ScanFailed, err
-	}
 	plan, err := inventory.Prepare(ctx, client, inventory.Options{CloudID: t.CloudID, SiteURL: t.BaseURL, Family: string(t.Product), ActivitySource: conn.ActivitySource})
 	if err != nil {
 		return sum, statusOf(err), err

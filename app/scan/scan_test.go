@@ -90,6 +90,17 @@ func TestScan_DryRunChangesNothing(t *testing.T) {
 			if accounts == 0 {
 				t.Fatal("no snapshot stored")
 			}
+			// The summary records what the scan spent: every request the site
+			// received, no 429s, no Jira/Confluence points (Admin API only).
+			var onSite int64
+			for _, es := range f.srv.Stats() {
+				onSite += es.Requests
+			}
+			var sum scan.Summary
+			if err := json.Unmarshal(run.Summary, &sum); err != nil || sum.API.Requests == 0 || sum.API.Requests != onSite ||
+				sum.API.RateLimited != 0 || sum.API.Points != 0 {
+				t.Fatalf("summary api = %+v (%v), site saw %d requests", sum.API, err, onSite)
+			}
 		})
 	}
 }
