@@ -288,6 +288,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		return fmt.Errorf("schedule: start: %w", err)
 	}
 	s.log.InfoContext(ctx, "scheduler started", "max_workers", s.cfg.MaxWorkers, "plan_interval", s.cfg.PlanInterval,
+		"warning_emails", s.cfg.Warnings != nil,
 		"fetch_poll_interval", s.cfg.FetchPollInterval)
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/app/devsite"
+	"github.com/lapsehq/lapse/app/notify/notifytest"
 	"github.com/lapsehq/lapse/app/store"
 	"github.com/lapsehq/lapse/app/store/storetest"
 )
@@ -61,6 +62,7 @@ func TestServe_EndToEnd(t *testing.T) {
 			}
 			keys := httptest.NewServer(host.Handler())
 			defer keys.Close()
+			smtpSrv := notifytest.Start(t, notifytest.Options{Mode: notifytest.Plain, RequireAuth: true})
 
 			addr := freeAddr(t)
 			vars := map[string]string{
@@ -70,6 +72,10 @@ func TestServe_EndToEnd(t *testing.T) {
 				"LAPSE_FORGE_JWKS_URL":   keys.URL + devsite.ForgeJWKSURI,
 				"LAPSE_FORGE_APP_ID":     host.ForgeAppID(),
 				"LAPSE_ALLOWED_HOSTS":    "127.0.0.1",
+				// A mail relay on loopback with a login: serve starts its
+				// warning delivery, and the password stays out of the log.
+				"LAPSE_SMTP_URL":  smtpSrv.URL("smtp+insecure", notifytest.User+":"+notifytest.Password),
+				"LAPSE_SMTP_FROM": "Lapse <lapse@example.com>",
 			}
 			if d == store.Postgres {
 				vars["LAPSE_DATABASE_URL"] = storetest.URL(t, d)
@@ -121,8 +127,11 @@ func TestServe_EndToEnd(t *testing.T) {
 				t.Fatalf("serve returned %v", err)
 			}
 			out := logs.String()
-			if strings.Contains(out, site.SharedSecret) || strings.Contains(out, tok) {
-				t.Fatal("a secret or token reached the log")
+			if strings.Contains(out, site.SharedSecret) || strings.Contains(out, tok) || strings.Contains(out, notifytest.Password) {
+				t.Fatal("a secret, token or SMTP password reached the log")
+			}
+			if !strings.Contains(out, "smtp+insecure://"+notifytest.User+"@"+smtpSrv.Addr()) || !strings.Contains(out, `"warning_emails":true`) {
+				t.Fatalf("the log shows no SMTP relay or no warning delivery job:\n%s", out)
 			}
 			if !strings.Contains(out, `"msg":"shutting down"`) {
 				t.Fatalf("no clean shutdown in log:\n%s", out)
