@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
-	"net/textproto"
 	"net/url"
 	"strconv"
 	"time"
@@ -249,11 +248,15 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// IsPermanent reports whether err is a permanent failure (SMTP 5xx reply, invalid recipient address):
-// retrying will not help. Network errors, timeouts and 4xx replies are not permanent.
+// IsPermanent reports whether err is a permanent failure of this message:
+// an invalid recipient address, or a 5xx reply to its RCPT TO or DATA. Then
+// retrying this message will never help, and the caller gives it up.
 //
-// A rejected login (535) is a 5xx reply and therefore permanent: the
-// credentials must be fixed before any message can go out.
+// Everything else is not permanent, 5xx replies included when they concern
+// the connection rather than the message: a rejected login (535), a refused
+// sender (MAIL FROM) or a failed STARTTLS are fixed by the operator, after
+// which every queued message can go; giving each of them up would lose them.
+// Network errors, timeouts and 4xx replies are not permanent either.
 func IsPermanent(err error) bool {
 	if err == nil {
 		return false
@@ -264,13 +267,11 @@ func IsPermanent(err error) bool {
 	// go-mail reports failures after the connection is set up as *SendError,
 	// which does not unwrap to the server reply but records its code.
 	var se *gomail.SendError
-	if errors.As(err, &se) && se.ErrorCode() != 0 {
-		return se.ErrorCode()/100 == 5
-	}
-	// Failures while greeting, in STARTTLS or in AUTH are bare replies.
-	var te *textproto.Error
-	if errors.As(err, &te) {
-		return te.Code/100 == 5
+	if errors.As(err, &se) {
+		switch se.Reason {
+		case gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrSMTPDataClose:
+			return se.ErrorCode()/100 == 5
+		}
 	}
 	return false
 }

@@ -119,7 +119,7 @@ func TestStartTLSRequired(t *testing.T) {
 	}
 }
 
-func TestWrongPasswordIsPermanent(t *testing.T) {
+func TestWrongPasswordIsNotPermanent(t *testing.T) {
 	srv := notifytest.Start(t, notifytest.Options{Mode: notifytest.StartTLS, RequireAuth: true})
 	s := newSMTP(t, srv.URL("smtp", notifytest.User+":wrong-password"), srv.ClientTLS())
 
@@ -127,9 +127,10 @@ func TestWrongPasswordIsPermanent(t *testing.T) {
 	if err == nil {
 		t.Fatal("Send with a wrong password succeeded")
 	}
-	// 535 is a 5xx reply: retrying with the same credentials cannot help.
-	if !notify.IsPermanent(err) {
-		t.Errorf("IsPermanent(%v) = false, want true for 535", err)
+	// 535 concerns the relay's configuration, not this message: once the
+	// operator fixes the password, the queued message can still go.
+	if notify.IsPermanent(err) {
+		t.Errorf("IsPermanent(%v) = true, want false for a rejected login", err)
 	}
 	if strings.Contains(err.Error(), "wrong-password") {
 		t.Errorf("error leaks the password: %v", err)
@@ -363,5 +364,20 @@ func TestWarningEmail(t *testing.T) {
 		if !strings.Contains(m.Text, "Your access to "+name+" on") {
 			t.Errorf("product %q not shown as %q:\n%s", key, name, m.Text)
 		}
+	}
+}
+
+// TestRefusedSenderIsNotPermanent: a relay that refuses MAIL FROM (here: it
+// wants a login the configuration lacks, 530) is a configuration problem;
+// the message is kept for after the fix.
+func TestRefusedSenderIsNotPermanent(t *testing.T) {
+	srv := notifytest.Start(t, notifytest.Options{Mode: notifytest.StartTLS, RequireAuth: true})
+	s := newSMTP(t, srv.URL("smtp", ""), srv.ClientTLS())
+	err := s.Send(context.Background(), notify.Message{To: "ann@example.org", Subject: "s", Text: "t"})
+	if err == nil || notify.IsPermanent(err) {
+		t.Fatalf("err = %v, permanent %v; want a failure that is not permanent", err, notify.IsPermanent(err))
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("server received %d messages", n)
 	}
 }
