@@ -1,6 +1,7 @@
-// Package audit writes a tenant's audit trail out for auditors: CSV for
-// spreadsheets and NDJSON for tools. Encoders stream one event at a time,
-// so an export of any length runs in constant memory.
+// Package audit writes a tenant's evidence out for auditors: the audit
+// trail (CSV for spreadsheets, NDJSON for tools) and the access report of a
+// scan (CSV, report.go). Encoders stream one row at a time, so an export of
+// any length runs in constant memory.
 //
 // Every event carries its seq, prev_hash and hash, so a copy can be checked
 // on its own: the hash encoding is documented on the store's auditHash, and

@@ -108,3 +108,40 @@ func TestNDJSONEncoder(t *testing.T) {
 		}
 	}
 }
+
+// TestReportCSVEncoder: one row per decision with paths spelled out, times
+// in UTC, empty cells for no time, and hostile cells neutralised.
+func TestReportCSVEncoder(t *testing.T) {
+	var buf bytes.Buffer
+	e := audit.NewReportCSVEncoder(&buf)
+	last := time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
+	acc := &app.AccountFacts{AccountID: "a1", Name: "@admin", Email: "-x@example.com", AccountType: "atlassian", ClaimStatus: "managed"}
+	d := app.Decision{Product: "confluence", Outcome: app.OutcomeHandoff, Rule: "+rule", PolicyVersion: 4, LastActive: &last, DaysInactive: 300,
+		BillablePath: []app.GrantPath{{GroupID: "g1", GroupName: "conf-users", Product: "confluence"}, {GroupID: "g2", GroupName: "=okta", Synced: true, Product: "confluence"}},
+		HandoffGroups: []app.GrantPath{{GroupID: "g2", GroupName: "=okta", Synced: true, Product: "confluence"}}}
+	if err := e.Encode(acc, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("records %v, %v", recs, err)
+	}
+	got := map[string]string{}
+	for i, h := range audit.ReportCSVHeader {
+		got[h] = recs[1][i]
+	}
+	want := map[string]string{
+		"account_id": "a1", "name": "'@admin", "email": "'-x@example.com", "rule": "'+rule", "policy_version": "4",
+		"last_active": "2025-01-02T02:04:05Z", "days_inactive": "300", "removal_due": "",
+		"billable_path":  "conf-users (g1) → confluence; =okta (g2) → confluence [synced]",
+		"handoff_groups": "'=okta (g2) → confluence [synced]",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package web
 
 import (
+	"bufio"
+	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/audit"
 	"github.com/lapsehq/lapse/app/store"
 )
 
@@ -40,7 +44,10 @@ type reportRowView struct {
 	Rule          string          `json:"rule"`
 	LastActive    *time.Time      `json:"lastActive"`
 	DaysInactive  int             `json:"daysInactive"`
+	RemovalDue    *time.Time      `json:"removalDue,omitempty"`
+	PolicyVersion int             `json:"policyVersion"`
 	BillablePath  []app.GrantPath `json:"billablePath"`
+	HandoffGroups []app.GrantPath `json:"handoffGroups,omitempty"`
 }
 
 func newReportRowView(r store.ReportRow) reportRowView {
@@ -52,7 +59,8 @@ func newReportRowView(r store.ReportRow) reportRowView {
 	return reportRowView{
 		AccountID: a.AccountID, Name: a.Name, Email: a.Email, AccountType: a.AccountType, AccountStatus: a.AccountStatus,
 		ClaimStatus: a.ClaimStatus, Product: d.Product, ResourceID: d.ResourceID, Outcome: d.Outcome, Reason: d.Reason,
-		Rule: d.Rule, LastActive: d.LastActive, DaysInactive: d.DaysInactive, BillablePath: path,
+		Rule: d.Rule, LastActive: d.LastActive, DaysInactive: d.DaysInactive, RemovalDue: d.RemovalDue,
+		PolicyVersion: d.PolicyVersion, BillablePath: path, HandoffGroups: d.HandoffGroups,
 	}
 }
 
@@ -74,73 +82,185 @@ type reportCursor struct {
 	Index     int    `json:"i"`
 }
 
-// handleReportList returns a page of the access report of one scan's
-// snapshot: by default the latest scan that finished evaluating
-// (completed, held, approved or rejected), filtered by outcome and product.
-func (s *Server) handleReportList(c *gin.Context) {
+// reportQuery is a parsed report request: the filter and the scan whose
+// snapshot it reads (nil when no scan has finished evaluating yet).
+type reportQuery struct {
+	filter store.ReportFilter
+	scan   *app.ScanRun
+}
+
+// parseReportQuery reads scanId, outcome, product and after, shared by the
+// paged report and its export, and finds the scan.
+func (s *Server) parseReportQuery(c *gin.Context) (reportQuery, error) {
 	caller := callerOf(c)
 	ctx := c.Request.Context()
-	limit, err := queryLimit(c, reportDefault, reportMax)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	f := store.ReportFilter{Outcome: c.Query("outcome"), Product: c.Query("product"), Limit: limit + 1}
+	q := reportQuery{filter: store.ReportFilter{Outcome: c.Query("outcome"), Product: c.Query("product")}}
 	var problems []string
-	if f.Outcome != "" && !slices.Contains(reportOutcomes, f.Outcome) {
+	if q.filter.Outcome != "" && !slices.Contains(reportOutcomes, q.filter.Outcome) {
 		problems = append(problems, "outcome must be one of "+strings.Join(reportOutcomes, ", "))
 	}
-	if f.Product != "" && !validProductKey(f.Product) {
+	if q.filter.Product != "" && !validProductKey(q.filter.Product) {
 		problems = append(problems, "product must be a product key such as jira-software or confluence")
 	}
 	if err := problemsError("invalid report query", problems); err != nil {
-		s.fail(c, err)
-		return
+		return q, err
 	}
 	scanID := c.Query("scanId")
 	if raw := c.Query("after"); raw != "" {
 		var cur reportCursor
 		if err := decodeCursor(raw, &cur); err != nil || cur.ScanID == "" || cur.AccountID == "" || cur.Index < 0 {
-			s.fail(c, app.Errorf(app.EINVALID, "after must be a cursor returned as next by this route"))
-			return
+			return q, app.Errorf(app.EINVALID, "after must be a cursor returned as next by this route")
 		}
 		if scanID != "" && scanID != cur.ScanID {
-			s.fail(c, app.Errorf(app.EINVALID, "after continues another scan's report than scanId names; drop one of them"))
-			return
+			return q, app.Errorf(app.EINVALID, "after continues another scan's report than scanId names; drop one of them")
 		}
-		scanID, f.AfterAccountID, f.AfterIndex = cur.ScanID, cur.AccountID, cur.Index
+		scanID, q.filter.AfterAccountID, q.filter.AfterIndex = cur.ScanID, cur.AccountID, cur.Index
 	}
-	var scan *app.ScanRun
+	var err error
 	switch {
 	case scanID == "":
-		scan, err = s.store.LatestReportScan(ctx, caller.Tenant.ID)
+		q.scan, err = s.store.LatestReportScan(ctx, caller.Tenant.ID)
 		if app.ErrorCode(err) == app.ENOTFOUND {
-			c.JSON(http.StatusOK, reportView{Rows: []reportRowView{}})
-			return
+			return q, nil
 		}
 	case !validToken(scanID, maxScanIDLen):
 		err = app.Errorf(app.ENOTFOUND, "scan not found")
 	default:
-		scan, err = s.store.Scan(ctx, caller.Tenant.ID, scanID)
+		q.scan, err = s.store.Scan(ctx, caller.Tenant.ID, scanID)
 	}
+	return q, err
+}
+
+// handleReportList returns a page of the access report of one scan's
+// snapshot: by default the latest scan that finished evaluating
+// (completed, held, approved or rejected), filtered by outcome and product.
+func (s *Server) handleReportList(c *gin.Context) {
+	caller := callerOf(c)
+	limit, err := queryLimit(c, reportDefault, reportMax)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	rows, err := s.store.ScanReport(ctx, caller.Tenant.ID, scan.ID, f)
+	q, err := s.parseReportQuery(c)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	out := reportView{Scan: scan, Rows: make([]reportRowView, 0, min(len(rows), limit))}
+	if q.scan == nil {
+		c.JSON(http.StatusOK, reportView{Rows: []reportRowView{}})
+		return
+	}
+	q.filter.Limit = limit + 1
+	rows, err := s.store.ScanReport(c.Request.Context(), caller.Tenant.ID, q.scan.ID, q.filter)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := reportView{Scan: q.scan, Rows: make([]reportRowView, 0, min(len(rows), limit))}
 	if len(rows) > limit {
 		rows = rows[:limit]
 		last := rows[limit-1]
-		next := encodeCursor(reportCursor{ScanID: scan.ID, AccountID: last.Account.AccountID, Index: last.Index})
+		next := encodeCursor(reportCursor{ScanID: q.scan.ID, AccountID: last.Account.AccountID, Index: last.Index})
 		out.Next = &next
 	}
 	for _, r := range rows {
 		out.Rows = append(out.Rows, newReportRowView(r))
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// handleReportExport streams the whole access report of one scan (the same
+// filters as the paged report) as CSV or NDJSON, a page of rows at a time.
+// Filtered to outcome=handoff it is the hand-off list for the identity
+// provider's owner.
+func (s *Server) handleReportExport(c *gin.Context) {
+	caller := callerOf(c)
+	format := c.DefaultQuery("format", "csv")
+	if format != "csv" && format != "ndjson" {
+		s.fail(c, app.Errorf(app.EINVALID, `format must be "csv" or "ndjson"`))
+		return
+	}
+	q, err := s.parseReportQuery(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if q.scan == nil {
+		s.fail(c, app.Errorf(app.ENOTFOUND, "no scan has finished evaluating this site yet: run one first"))
+		return
+	}
+	contentType := "text/csv; charset=utf-8"
+	if format == "ndjson" {
+		contentType = "application/x-ndjson"
+	}
+	name := "lapse-report-" + truncate(q.scan.ID, 8)
+	if q.filter.Outcome != "" {
+		name += "-" + q.filter.Outcome
+	}
+	dl := &download{c: c, contentType: contentType, filename: name + "." + format}
+	enc := newReportEncoder(format, dl)
+	n, err := s.streamReport(c, caller.Tenant.ID, q, enc.encode, func() error {
+		if err := enc.flush(); err != nil {
+			return err
+		}
+		dl.flush()
+		return nil
+	})
+	if err == nil {
+		err = enc.flush()
+	}
+	if err != nil && !dl.started {
+		s.fail(c, err)
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(c, "report export cut off", "err", err, "tenant_id", caller.Tenant.ID, "rows", n)
+		panic(http.ErrAbortHandler)
+	}
+	dl.start()
+	dl.flush()
+}
+
+// streamReport calls row for every row of the report, reading it in pages
+// by keyset, and flush after each page.
+func (s *Server) streamReport(c *gin.Context, tenantID string, q reportQuery, row func(store.ReportRow) error, flush func() error) (int, error) {
+	f := q.filter
+	f.Limit = store.MaxReportLimit
+	n := 0
+	for {
+		rows, err := s.store.ScanReport(c.Request.Context(), tenantID, q.scan.ID, f)
+		if err != nil {
+			return n, err
+		}
+		for _, r := range rows {
+			if err := row(r); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if err := flush(); err != nil {
+			return n, err
+		}
+		if len(rows) < f.Limit {
+			return n, nil
+		}
+		last := rows[len(rows)-1]
+		f.AfterAccountID, f.AfterIndex = last.Account.AccountID, last.Index
+	}
+}
+
+// reportEncoder writes report rows in one format.
+type reportEncoder struct {
+	encode func(store.ReportRow) error
+	flush  func() error
+}
+
+func newReportEncoder(format string, w io.Writer) reportEncoder {
+	if format == "csv" {
+		e := audit.NewReportCSVEncoder(w)
+		return reportEncoder{encode: func(r store.ReportRow) error { return e.Encode(r.Account, r.Decision) }, flush: e.Flush}
+	}
+	bw := bufio.NewWriter(w)
+	je := json.NewEncoder(bw)
+	return reportEncoder{encode: func(r store.ReportRow) error { return je.Encode(newReportRowView(r)) }, flush: bw.Flush}
 }

@@ -159,6 +159,7 @@ func (s *Server) routes() *gin.Engine {
 	admin.POST("/scans/:id/reject", s.handleScanReject)
 	admin.POST("/scans/:id/cancel", s.handleScanCancel)
 	admin.GET("/report", s.handleReportList)
+	admin.GET("/report/export", s.handleReportExport)
 	admin.GET("/audit", s.handleAuditList)
 	admin.GET("/audit/export", s.handleAuditExport)
 	admin.GET("/audit/verify", s.handleAuditVerify)
