@@ -117,7 +117,7 @@ func TestReportCSVEncoder(t *testing.T) {
 	last := time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
 	acc := &app.AccountFacts{AccountID: "a1", Name: "@admin", Email: "-x@example.com", AccountType: "atlassian", ClaimStatus: "managed"}
 	d := app.Decision{Product: "confluence", Outcome: app.OutcomeHandoff, Rule: "+rule", PolicyVersion: 4, LastActive: &last, DaysInactive: 300,
-		BillablePath: []app.GrantPath{{GroupID: "g1", GroupName: "conf-users", Product: "confluence"}, {GroupID: "g2", GroupName: "=okta", Synced: true, Product: "confluence"}},
+		BillablePath:  []app.GrantPath{{GroupID: "g1", GroupName: "conf-users", Product: "confluence"}, {GroupID: "g2", GroupName: "=okta", Synced: true, Product: "confluence"}},
 		HandoffGroups: []app.GrantPath{{GroupID: "g2", GroupName: "=okta", Synced: true, Product: "confluence"}}}
 	if err := e.Encode(acc, d); err != nil {
 		t.Fatal(err)
