@@ -475,7 +475,9 @@ func (c *apiClient) waitScan(ctx context.Context, id string, timeout time.Durati
 		err := c.do(http.MethodGet, "/api/v1/scans/"+id, nil, &last, http.StatusOK)
 		if err == nil {
 			switch last.Scan.Status {
-			case app.ScanQueued, app.ScanRunning, app.ScanApproved:
+			// A deferred scan (stopped by a rate limit or the budget) is
+			// snoozed and continues by itself: keep waiting.
+			case app.ScanQueued, app.ScanRunning, app.ScanApproved, app.ScanDeferred:
 			default:
 				return &last.Scan, nil
 			}
