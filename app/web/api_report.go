@@ -180,6 +180,10 @@ func (s *Server) handleReportExport(c *gin.Context) {
 		s.fail(c, app.Errorf(app.EINVALID, `format must be "csv" or "ndjson"`))
 		return
 	}
+	if _, ok := c.GetQuery("limit"); ok {
+		s.fail(c, app.Errorf(app.EINVALID, "an export has no limit: it is the whole report; narrow it with outcome and product"))
+		return
+	}
 	q, err := s.parseReportQuery(c)
 	if err != nil {
 		s.fail(c, err)

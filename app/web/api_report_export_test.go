@@ -94,6 +94,7 @@ func TestAPI_ReportExport(t *testing.T) {
 
 		wantError(t, e.call("GET", "/api/v1/report/export?format=xlsx", auth, nil), 400, "invalid", `format must be "csv" or "ndjson"`)
 		wantError(t, e.call("GET", "/api/v1/report/export?outcome=gone", auth, nil), 400, "invalid", "outcome must be one of")
+		wantError(t, e.call("GET", "/api/v1/report/export?limit=10", auth, nil), 400, "invalid", "an export has no limit")
 		wantError(t, e.call("GET", "/api/v1/report/export?scanId="+run.ID, e.as(other, e.admin), nil), 404, "not_found", "scan not found")
 		wantError(t, e.call("GET", "/api/v1/report/export", e.as(jira, e.user), nil), 403, "forbidden", "")
 	})
