@@ -84,7 +84,7 @@ func (f *fixture) roundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 	}
-	return http.DefaultTransport.RoundTrip(req)
+	return ownTransport.RoundTrip(req)
 }
 
 // org runs fn with the simulated org locked.
@@ -210,3 +210,9 @@ func TestClient_SharedBudgetStopsListing(t *testing.T) {
 		t.Fatalf("after the reset: %d users, err %v", len(all), err)
 	}
 }
+
+// ownTransport keeps this package's test requests out of
+// http.DefaultTransport's pool: httptest.Server.Close in a parallel test
+// closes that pool's idle connections, which can break a request in flight
+// and turn an exact request count into a flaky one.
+var ownTransport = http.DefaultTransport.(*http.Transport).Clone()

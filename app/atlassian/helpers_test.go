@@ -151,9 +151,15 @@ func newHarness() *harness {
 // BaseDelay·2^(n-1).
 func (h *harness) client(t testing.TB, baseURL string, mod func(*atlassian.Config)) *atlassian.Client {
 	t.Helper()
+	// A transport of its own: http.DefaultTransport is shared by parallel
+	// tests, and httptest.Server.Close of another test closes its idle
+	// connections, which can break this test's request mid-flight (seen as
+	// a spurious "connection broken" retry).
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
 	cfg := atlassian.Config{
 		BaseURL:    baseURL,
-		HTTPClient: &http.Client{Timeout: 5 * time.Second},
+		HTTPClient: &http.Client{Timeout: 5 * time.Second, Transport: tr},
 		Budget:     h.budget,
 		Logger:     slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		NowFunc:    h.clock.Now,

@@ -235,7 +235,7 @@ func TestClient_NonIdempotentLostAnswer(t *testing.T) {
 			srv := script1(t, tc.reply, reply{status: 201})
 			h := newHarness()
 			c := h.client(t, srv.URL, func(cfg *atlassian.Config) {
-				cfg.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond}
+				cfg.HTTPClient.Timeout = 100 * time.Millisecond
 			})
 			_, err := c.Do(context.Background(), &atlassian.Request{
 				Method: http.MethodPost, Path: "/x", Body: map[string]string{"accountId": "a"},

@@ -83,7 +83,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			}
 			h := newHarness()
 			c := h.client(t, base, func(cfg *atlassian.Config) {
-				cfg.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond}
+				cfg.HTTPClient.Timeout = 100 * time.Millisecond
 				cfg.Retry.MaxRetries = 1
 				cfg.Auth = atlassian.AuthFunc(func(r *http.Request) error {
 					if err := atlassian.Bearer(testToken).Authorize(r); err != nil {

@@ -40,7 +40,7 @@ func (l *callLog) RoundTrip(r *http.Request) (*http.Response, error) {
 	l.mu.Lock()
 	l.paths = append(l.paths, r.URL.Path)
 	l.mu.Unlock()
-	return http.DefaultTransport.RoundTrip(r)
+	return ownTransport.RoundTrip(r)
 }
 
 func (l *callLog) count(suffix string) int {
@@ -158,3 +158,9 @@ func wantAPIError(t *testing.T, err error, status int) {
 		t.Fatalf("error %v (%T), want *atlassian.APIError %d", err, err, status)
 	}
 }
+
+// ownTransport keeps this package's test requests out of
+// http.DefaultTransport's pool: httptest.Server.Close in a parallel test
+// closes that pool's idle connections, which can break a request in flight
+// and turn an exact request count into a flaky one.
+var ownTransport = http.DefaultTransport.(*http.Transport).Clone()

@@ -23,7 +23,7 @@ type countingTransport struct{ n atomic.Int64 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
-	return http.DefaultTransport.RoundTrip(r)
+	return ownTransport.RoundTrip(r)
 }
 
 type env struct {
@@ -177,3 +177,9 @@ func TestParseCyclePeriod(t *testing.T) {
 		}
 	}
 }
+
+// ownTransport keeps this package's test requests out of
+// http.DefaultTransport's pool: httptest.Server.Close in a parallel test
+// closes that pool's idle connections, which can break a request in flight
+// and turn an exact request count into a flaky one.
+var ownTransport = http.DefaultTransport.(*http.Transport).Clone()

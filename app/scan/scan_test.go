@@ -51,7 +51,7 @@ func setupParams(t *testing.T, d store.Dialect, params devsite.Params) *fixture 
 	}
 	client := func(ctx context.Context, t *app.Tenant, conn *app.OrgConnection) (*adminapi.Client, error) {
 		return adminapi.New(adminapi.Config{BaseURL: ts.URL, APIKey: conn.APIKey, OrgID: conn.OrgID, TenantID: t.ID,
-			RequestsPerMinute: 100000, Budget: st.Budget(), HTTPClient: &http.Client{Timeout: 10 * time.Second},
+			RequestsPerMinute: 100000, Budget: st.Budget(), HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: ownTransport},
 			Retry: atlassian.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}})
 	}
 	req, _ := http.NewRequest(http.MethodPatch, ts.URL+"/_devsite/limits", strings.NewReader(`{"adminRequestsPerMinute": 100000}`))
@@ -608,3 +608,8 @@ func mustConn(t *testing.T, f *fixture) *app.OrgConnection {
 	}
 	return conn
 }
+
+// ownTransport keeps this package's Admin API requests out of
+// http.DefaultTransport's pool, whose idle connections httptest.Server.Close
+// in a parallel test closes.
+var ownTransport = http.DefaultTransport.(*http.Transport).Clone()

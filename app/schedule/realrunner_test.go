@@ -101,7 +101,7 @@ func startDevsite(t *testing.T) (*devsite.Server, string) {
 func devsiteClient(st *store.Store, apiURL string) scan.ClientFunc {
 	return func(ctx context.Context, t *app.Tenant, conn *app.OrgConnection) (*adminapi.Client, error) {
 		return adminapi.New(adminapi.Config{BaseURL: apiURL, APIKey: conn.APIKey, OrgID: conn.OrgID, TenantID: t.ID,
-			RequestsPerMinute: 100000, Budget: st.Budget(), HTTPClient: &http.Client{Timeout: 10 * time.Second},
+			RequestsPerMinute: 100000, Budget: st.Budget(), HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: ownTransport},
 			Retry: atlassian.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}})
 	}
 }
@@ -188,3 +188,8 @@ func TestScheduler_WarningEmails(t *testing.T) {
 		})
 	}
 }
+
+// ownTransport keeps this package's Admin API requests out of
+// http.DefaultTransport's pool, whose idle connections httptest.Server.Close
+// in a parallel test closes.
+var ownTransport = http.DefaultTransport.(*http.Transport).Clone()
