@@ -27,15 +27,7 @@ func (r *Runner) Restore(ctx context.Context, tenantID string, eventID int64, ac
 	if err := json.Unmarshal(ev.Data, &removed); err != nil || removed.AccountID == "" || removed.GroupID == "" {
 		return nil, app.Errorf(app.EINVALID, "audit event %d does not name the account and group it removed", eventID)
 	}
-	t, err := r.Store.FindTenantByID(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := r.Store.OrgConnection(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	client, err := r.Client(ctx, t, conn)
+	client, err := r.tenantClient(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}

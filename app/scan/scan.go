@@ -7,6 +7,7 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,11 +95,7 @@ func (r *Runner) log() *slog.Logger {
 // intents it left are reconciled first. An approved scan (a held run an
 // admin approved) carries out the removals of its stored snapshot.
 func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, error) {
-	t, err := r.Store.FindTenantByID(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := r.Store.OrgConnection(ctx, tenantID)
+	t, conn, err := r.tenantAndConnection(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -162,15 +159,7 @@ func (r *Runner) Settle(ctx context.Context, tenantID, scanID string) error {
 	if err != nil || len(open) == 0 {
 		return err
 	}
-	t, err := r.Store.FindTenantByID(ctx, tenantID)
-	if err != nil {
-		return err
-	}
-	conn, err := r.Store.OrgConnection(ctx, tenantID)
-	if err != nil {
-		return err
-	}
-	client, err := r.Client(ctx, t, conn)
+	client, err := r.tenantClient(ctx, tenantID)
 	if err != nil {
 		return err
 	}
@@ -211,6 +200,25 @@ func priorStats(run *app.ScanRun) atlassian.Stats {
 
 func addStats(a, b atlassian.Stats) atlassian.Stats {
 	return atlassian.Stats{Requests: a.Requests + b.Requests, RateLimited: a.RateLimited + b.RateLimited, Points: a.Points + b.Points}
+}
+
+// tenantAndConnection loads the tenant and its organization connection.
+func (r *Runner) tenantAndConnection(ctx context.Context, tenantID string) (*app.Tenant, *app.OrgConnection, error) {
+	t, err := r.Store.FindTenantByID(ctx, tenantID)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := r.Store.OrgConnection(ctx, tenantID)
+	return t, conn, err
+}
+
+// tenantClient builds the Admin API client of the tenant's organization.
+func (r *Runner) tenantClient(ctx context.Context, tenantID string) (*adminapi.Client, error) {
+	t, conn, err := r.tenantAndConnection(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return r.Client(ctx, t, conn)
 }
 
 // snapshotRemovals returns the scan's remove decisions by account, from its
@@ -411,22 +419,9 @@ func plannedRemovals(scanID string, ds []app.Decision) []app.ScanAction {
 		}
 	}
 	slices.SortFunc(out, func(a, b app.ScanAction) int {
-		if c := compare(a.AccountID, b.AccountID); c != 0 {
-			return c
-		}
-		return compare(a.GroupID, b.GroupID)
+		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.GroupID, b.GroupID))
 	})
 	return out
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // act performs the removals: intent recorded, call made, outcome and audit
