@@ -16,7 +16,7 @@ func (s *Scheduler) RunNow(ctx context.Context, tenantID string, actor app.Actor
 	if _, err := s.store.OrgConnection(ctx, tenantID); err != nil {
 		return nil, err
 	}
-	return s.store.QueueScanLocked(ctx, tenantID, app.TriggerManual, actor, func(tx *sql.Tx, scanID string) error {
+	return s.store.QueueScan(ctx, tenantID, app.TriggerManual, actor, func(tx *sql.Tx, scanID string) error {
 		return s.insertTx(ctx, tx, ScanArgs{TenantID: tenantID, ScanID: scanID, Trigger: app.TriggerManual})
 	})
 }
@@ -26,7 +26,7 @@ func (s *Scheduler) RunNow(ctx context.Context, tenantID string, actor app.Actor
 // the same transaction; it is refused with ECONFLICT while another scan
 // of the site is active.
 func (s *Scheduler) Decide(ctx context.Context, tenantID, scanID string, approve bool, actor app.Actor) (*app.ScanRun, error) {
-	return s.store.DecideHeldScanLocked(ctx, tenantID, scanID, approve, actor, func(tx *sql.Tx, scanID string) error {
+	return s.store.DecideHeldScan(ctx, tenantID, scanID, approve, actor, func(tx *sql.Tx, scanID string) error {
 		return s.insertTx(ctx, tx, ScanArgs{TenantID: tenantID, ScanID: scanID, Trigger: app.TriggerManual, Approved: true})
 	})
 }

@@ -119,6 +119,20 @@ func (s *Store) SQLTx() (*sql.Tx, error) {
 	return nil, fmt.Errorf("store: not in a transaction (%T)", s.db.Statement.ConnPool)
 }
 
+// lockedScan takes the tenant's scan lock, which serialises its scan
+// bookkeeping across replicas (so two callers never both find "no active
+// scan"), and reads one scan of the tenant. Call it inside a transaction.
+func (s *Store) lockedScan(ctx context.Context, tenantID, scanID string) (*scanRow, error) {
+	if err := s.lockScans(ctx, tenantID); err != nil {
+		return nil, fmt.Errorf("lock scans: %w", err)
+	}
+	var row scanRow
+	if err := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("id = ?", scanID).Take(&row).Error; err != nil {
+		return nil, notFound(err, "scan")
+	}
+	return &row, nil
+}
+
 func (s *Store) activeScan(ctx context.Context, tenantID string) (*scanRow, error) {
 	var rows []scanRow
 	err := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("status IN ?", activeStatuses).Limit(1).Find(&rows).Error
@@ -190,21 +204,29 @@ func (s *Store) ListScans(ctx context.Context, tenantID string, limit int) ([]*a
 }
 
 // DecideHeldScan records an admin's approval or rejection of a held scan,
-// audited in the same transaction. Only a held scan can be decided.
+// audited in the same transaction. Only a held scan can be decided. An
+// approval makes the held scan active again, so it is refused with
+// ECONFLICT (and the active scan) while another scan of the tenant is
+// active: two scans would otherwise change the same site at once.
 func (s *Store) DecideHeldScan(ctx context.Context, tenantID, scanID string, approve bool, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
 	var out *app.ScanRun
 	err := s.inTx(ctx, func(tx *Store) error {
-		// Serialise the tenant's scan bookkeeping across replicas, so two
-		// callers never both find "no active scan".
-		if err := tx.lockScans(ctx, tenantID); err != nil {
+		row, err := tx.lockedScan(ctx, tenantID, scanID)
+		if err != nil {
 			return err
-		}
-		var row scanRow
-		if err := tx.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("id = ?", scanID).Take(&row).Error; err != nil {
-			return notFound(err, "scan")
 		}
 		if row.Status != app.ScanHeld {
 			return app.Errorf(app.ECONFLICT, "scan %s is %s, not held", scanID, row.Status)
+		}
+		if approve {
+			active, err := tx.activeScan(ctx, tenantID)
+			if err != nil {
+				return err
+			}
+			if active != nil {
+				out = toScan(active)
+				return app.Errorf(app.ECONFLICT, "scan %s is %s for this site; approve the held scan once it has finished", active.ID, active.Status)
+			}
 		}
 		status, action := app.ScanApproved, app.AuditScanApproved
 		if !approve {
@@ -212,10 +234,10 @@ func (s *Store) DecideHeldScan(ctx context.Context, tenantID, scanID string, app
 			status, action, row.FinishedAt = app.ScanRejected, app.AuditScanRejected, &now
 		}
 		row.Status = status
-		if err := tx.db.WithContext(ctx).Save(&row).Error; err != nil {
+		if err := tx.db.WithContext(ctx).Save(row).Error; err != nil {
 			return err
 		}
-		out = toScan(&row)
+		out = toScan(row)
 		if err := tx.appendAudit(ctx, tenantID, actor, action, map[string]any{"scanId": scanID}); err != nil {
 			return err
 		}
@@ -245,14 +267,11 @@ var cancellableStatuses = []string{app.ScanQueued, app.ScanRunning, app.ScanAppr
 func (s *Store) CancelScan(ctx context.Context, tenantID, scanID string, actor app.Actor) (*app.ScanRun, error) {
 	var out *app.ScanRun
 	err := s.inTx(ctx, func(tx *Store) error {
-		if err := tx.lockScans(ctx, tenantID); err != nil {
+		row, err := tx.lockedScan(ctx, tenantID, scanID)
+		if err != nil {
 			return err
 		}
-		var row scanRow
-		if err := tx.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("id = ?", scanID).Take(&row).Error; err != nil {
-			return notFound(err, "scan")
-		}
-		out = toScan(&row)
+		out = toScan(row)
 		if !slices.Contains(cancellableStatuses, row.Status) {
 			hint := ""
 			if row.Status == app.ScanHeld {
@@ -262,10 +281,10 @@ func (s *Store) CancelScan(ctx context.Context, tenantID, scanID string, actor a
 		}
 		before, now := row.Status, s.nowUTC()
 		row.Status, row.FinishedAt, row.Error = app.ScanCancelled, &now, "cancelled by an administrator"
-		if err := tx.saveScanState(ctx, &row); err != nil {
+		if err := tx.saveScanState(ctx, row); err != nil {
 			return err
 		}
-		out = toScan(&row)
+		out = toScan(row)
 		return tx.appendAudit(ctx, tenantID, actor, app.AuditScanCancelled, map[string]any{"scanId": scanID, "statusBefore": before})
 	})
 	if err != nil {

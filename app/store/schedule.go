@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"iter"
 	"time"
@@ -156,49 +155,6 @@ func (s *Store) lockScans(ctx context.Context, tenantID string) error {
 	return s.db.WithContext(ctx).Exec("UPDATE tenants SET updated_at = updated_at WHERE id = ?", tenantID).Error
 }
 
-// QueueScanLocked is QueueScan with the tenant's scan lock held, so that
-// concurrent callers on several replicas queue at most one active scan of
-// a tenant. The scheduler queues every scan through it.
-func (s *Store) QueueScanLocked(ctx context.Context, tenantID, trigger string, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
-	var out *app.ScanRun
-	err := s.inTx(ctx, func(tx *Store) error {
-		if err := tx.lockScans(ctx, tenantID); err != nil {
-			return fmt.Errorf("store: lock scans: %w", err)
-		}
-		var err error
-		out, err = tx.QueueScan(ctx, tenantID, trigger, actor, enqueue)
-		return err
-	})
-	return out, err
-}
-
-// DecideHeldScanLocked is DecideHeldScan with the tenant's scan lock held.
-// An approval makes the held scan active again, so it is refused with
-// ECONFLICT while another scan of the tenant is active: two scans would
-// otherwise change the same site at once.
-func (s *Store) DecideHeldScanLocked(ctx context.Context, tenantID, scanID string, approve bool, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
-	var out *app.ScanRun
-	err := s.inTx(ctx, func(tx *Store) error {
-		if err := tx.lockScans(ctx, tenantID); err != nil {
-			return fmt.Errorf("store: lock scans: %w", err)
-		}
-		if approve {
-			active, err := tx.activeScan(ctx, tenantID)
-			if err != nil {
-				return err
-			}
-			if active != nil && active.ID != scanID {
-				out = toScan(active)
-				return app.Errorf(app.ECONFLICT, "scan %s is %s for this site; approve the held scan once it has finished", active.ID, active.Status)
-			}
-		}
-		var err error
-		out, err = tx.DecideHeldScan(ctx, tenantID, scanID, approve, actor, enqueue)
-		return err
-	})
-	return out, err
-}
-
 // RetryScan readies a scan for another attempt of the job that runs it.
 // A scan that is queued, running (its worker died) or approved is returned
 // as it is: the runner picks it up. A deferred or failed scan is made
@@ -214,14 +170,11 @@ func (s *Store) RetryScan(ctx context.Context, tenantID, scanID string, approved
 	var out *app.ScanRun
 	var superseded *scanRow
 	err := s.inTx(ctx, func(tx *Store) error {
-		if err := tx.lockScans(ctx, tenantID); err != nil {
-			return fmt.Errorf("lock scans: %w", err)
+		row, err := tx.lockedScan(ctx, tenantID, scanID)
+		if err != nil {
+			return err
 		}
-		var row scanRow
-		if err := tx.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("id = ?", scanID).Take(&row).Error; err != nil {
-			return notFound(err, "scan")
-		}
-		out = toScan(&row)
+		out = toScan(row)
 		if row.Status != app.ScanDeferred && row.Status != app.ScanFailed {
 			return nil
 		}
@@ -231,17 +184,17 @@ func (s *Store) RetryScan(ctx context.Context, tenantID, scanID string, approved
 		}
 		if active != nil {
 			superseded = active
-			return tx.supersede(ctx, &row, active.ID)
+			return tx.supersede(ctx, row, active.ID)
 		}
 		before, status := row.Status, app.ScanQueued
 		if approved {
 			status = app.ScanApproved
 		}
 		row.Status, row.FinishedAt, row.Error = status, nil, ""
-		if err := tx.saveScanState(ctx, &row); err != nil {
+		if err := tx.saveScanState(ctx, row); err != nil {
 			return err
 		}
-		out = toScan(&row)
+		out = toScan(row)
 		return tx.appendAudit(ctx, tenantID, actor, app.AuditScanQueued,
 			map[string]any{"scanId": scanID, "trigger": row.TriggerKind, "retry": true, "statusBefore": before})
 	})
