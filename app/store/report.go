@@ -24,8 +24,8 @@ type ReportFilter struct {
 	// starts at its first row.
 	AfterAccountID string
 	AfterIndex     int
-	// Limit caps the rows returned: 1 to MaxReportLimit, 0 means
-	// DefaultReportLimit.
+	// Limit caps the rows: for ScanReport 1 to MaxReportLimit, 0 meaning
+	// DefaultReportLimit; for ScanReportRows 0 means every row.
 	Limit int
 }
 
@@ -65,20 +65,38 @@ func (s *Store) LatestReportScan(ctx context.Context, tenantID string) (*app.Sca
 	return toScan(&rows[0]), nil
 }
 
-// ScanReport returns a page of a scan's access report. Accounts without a
-// matching decision are skipped in SQL (a JSON test that differs per
-// dialect), so a selective filter does not drag the whole snapshot
-// through the process; the page is then cut from the matching decisions.
+// ScanReport returns a page of a scan's access report: f.Limit rows (1 to
+// MaxReportLimit; 0 means DefaultReportLimit).
 func (s *Store) ScanReport(ctx context.Context, tenantID, scanID string, f ReportFilter) ([]ReportRow, error) {
-	limit := f.Limit
 	switch {
-	case limit == 0:
-		limit = DefaultReportLimit
-	case limit < 0 || limit > MaxReportLimit:
+	case f.Limit == 0:
+		f.Limit = DefaultReportLimit
+	case f.Limit < 0 || f.Limit > MaxReportLimit:
 		return nil, app.Errorf(app.EINVALID, "limit must be between 1 and %d", MaxReportLimit)
 	}
-	batch := min(max(limit, 100), 500)
-	out := make([]ReportRow, 0, limit)
+	out := make([]ReportRow, 0, f.Limit)
+	err := s.ScanReportRows(ctx, tenantID, scanID, f, func(r ReportRow) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// ScanReportRows calls fn for each row of a scan's access report that
+// matches f, in keyset order after f's cursor, reading the snapshot in
+// batches; f.Limit > 0 stops after that many rows, 0 streams them all (an
+// export). Accounts without a matching decision are skipped in SQL (a JSON
+// test that differs per dialect), so a selective filter does not drag the
+// whole snapshot through the process.
+func (s *Store) ScanReportRows(ctx context.Context, tenantID, scanID string, f ReportFilter, fn func(ReportRow) error) error {
+	if f.Limit < 0 {
+		return app.Errorf(app.EINVALID, "limit must not be negative")
+	}
+	batch := 500
+	if f.Limit > 0 {
+		batch = min(max(f.Limit, 100), 500)
+	}
+	sent := 0
 	after, inclusive := f.AfterAccountID, f.AfterAccountID != ""
 	for {
 		q := s.db.WithContext(ctx).Scopes(forTenant(tenantID), s.decisionMatches(f.Outcome, f.Product)).Where("scan_id = ?", scanID)
@@ -90,17 +108,17 @@ func (s *Store) ScanReport(ctx context.Context, tenantID, scanID string, f Repor
 		}
 		var rows []scanAccountRow
 		if err := q.Order("account_id").Limit(batch).Find(&rows).Error; err != nil {
-			return nil, fmt.Errorf("store: scan report: %w", err)
+			return fmt.Errorf("store: scan report: %w", err)
 		}
 		for i := range rows {
 			r := &rows[i]
 			var facts app.AccountFacts
 			var decisions []app.Decision
 			if err := json.Unmarshal([]byte(r.Facts), &facts); err != nil {
-				return nil, fmt.Errorf("store: scan report: account %s: %w", r.AccountID, err)
+				return fmt.Errorf("store: scan report: account %s: %w", r.AccountID, err)
 			}
 			if err := json.Unmarshal([]byte(r.Decisions), &decisions); err != nil {
-				return nil, fmt.Errorf("store: scan report: account %s: %w", r.AccountID, err)
+				return fmt.Errorf("store: scan report: account %s: %w", r.AccountID, err)
 			}
 			facts.AccountID = r.AccountID
 			for idx, d := range decisions {
@@ -110,14 +128,16 @@ func (s *Store) ScanReport(ctx context.Context, tenantID, scanID string, f Repor
 				if (f.Outcome != "" && d.Outcome != f.Outcome) || (f.Product != "" && d.Product != f.Product) {
 					continue
 				}
-				out = append(out, ReportRow{Account: &facts, Decision: d, Index: idx})
-				if len(out) == limit {
-					return out, nil
+				if err := fn(ReportRow{Account: &facts, Decision: d, Index: idx}); err != nil {
+					return err
+				}
+				if sent++; sent == f.Limit {
+					return nil
 				}
 			}
 		}
 		if len(rows) < batch {
-			return out, nil
+			return nil
 		}
 		after, inclusive = rows[len(rows)-1].AccountID, false
 	}

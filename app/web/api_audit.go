@@ -26,7 +26,7 @@ const (
 	maxAuditActions = 20
 	maxActionLen    = 64
 	maxAccountLen   = 128
-	// exportFlushEvery is how many events an export writes between
+	// exportFlushEvery is how many rows an export writes between
 	// flushes, so a long download shows progress and holds little memory.
 	exportFlushEvery = 500
 	// exportWriteWindow is how long a flush may take. Each flush moves the
@@ -146,42 +146,60 @@ func (s *Server) handleAuditExport(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	contentType := "text/csv; charset=utf-8"
-	if format == "ndjson" {
-		contentType = "application/x-ndjson"
-	}
 	filename := "lapse-audit-" + truncate(caller.Tenant.ID, 8) + "-" + s.now().UTC().Format("20060102T150405Z") + "." + format
-	dl := &download{c: c, contentType: contentType, filename: filename}
+	dl := &download{c: c, contentType: exportContentType(format), filename: filename}
 	var enc audit.Encoder = audit.NewCSVEncoder(dl)
 	if format == "ndjson" {
 		enc = audit.NewNDJSONEncoder(dl)
 	}
-	n := 0
-	err = s.store.AuditEvents(c.Request.Context(), caller.Tenant.ID, f, func(ev *app.AuditEvent) error {
-		if err := enc.Encode(ev); err != nil {
-			return err
-		}
-		if n++; n%exportFlushEvery == 0 {
-			if err := enc.Flush(); err != nil {
+	s.sendDownload(c, dl, "audit export", enc.Flush, func(row func() error) error {
+		return s.store.AuditEvents(c.Request.Context(), caller.Tenant.ID, f, func(ev *app.AuditEvent) error {
+			if err := enc.Encode(ev); err != nil {
 				return err
 			}
-			dl.flush()
+			return row()
+		})
+	})
+}
+
+// exportContentType is the media type of an export format (csv or ndjson).
+func exportContentType(format string) string {
+	if format == "ndjson" {
+		return "application/x-ndjson"
+	}
+	return "text/csv; charset=utf-8"
+}
+
+// sendDownload streams an export: write encodes every row, calling row
+// after each, which pushes the encoder's buffer (flush) to the client every
+// exportFlushEvery rows. An error before the first byte is an ordinary JSON
+// error; one after it cuts the connection, so a client never keeps a
+// truncated file that looks whole.
+func (s *Server) sendDownload(c *gin.Context, dl *download, what string, flush func() error, write func(row func() error) error) {
+	n := 0
+	err := write(func() error {
+		if n++; n%exportFlushEvery != 0 {
+			return nil
 		}
+		if err := flush(); err != nil {
+			return err
+		}
+		dl.flush()
 		return nil
 	})
 	if err == nil {
-		err = enc.Flush()
+		err = flush()
 	}
-	if err != nil && !dl.started {
+	switch {
+	case err != nil && !dl.started:
 		s.fail(c, err)
-		return
-	}
-	if err != nil {
-		s.log.ErrorContext(c, "audit export cut off", "err", err, "tenant_id", caller.Tenant.ID, "events", n)
+	case err != nil:
+		s.log.ErrorContext(c, what+" cut off", "err", err, "tenant_id", callerOf(c).Tenant.ID, "rows", n)
 		panic(http.ErrAbortHandler)
+	default:
+		dl.start()
+		dl.flush()
 	}
-	dl.start()
-	dl.flush()
 }
 
 // download is the writer of a file download: it sends the status and the

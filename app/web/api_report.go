@@ -193,64 +193,20 @@ func (s *Server) handleReportExport(c *gin.Context) {
 		s.fail(c, app.Errorf(app.ENOTFOUND, "no scan has finished evaluating this site yet: run one first"))
 		return
 	}
-	contentType := "text/csv; charset=utf-8"
-	if format == "ndjson" {
-		contentType = "application/x-ndjson"
-	}
 	name := "lapse-report-" + truncate(q.scan.ID, 8)
 	if q.filter.Outcome != "" {
 		name += "-" + q.filter.Outcome
 	}
-	dl := &download{c: c, contentType: contentType, filename: name + "." + format}
+	dl := &download{c: c, contentType: exportContentType(format), filename: name + "." + format}
 	enc := newReportEncoder(format, dl)
-	n, err := s.streamReport(c, caller.Tenant.ID, q, enc.encode, func() error {
-		if err := enc.flush(); err != nil {
-			return err
-		}
-		dl.flush()
-		return nil
-	})
-	if err == nil {
-		err = enc.flush()
-	}
-	if err != nil && !dl.started {
-		s.fail(c, err)
-		return
-	}
-	if err != nil {
-		s.log.ErrorContext(c, "report export cut off", "err", err, "tenant_id", caller.Tenant.ID, "rows", n)
-		panic(http.ErrAbortHandler)
-	}
-	dl.start()
-	dl.flush()
-}
-
-// streamReport calls row for every row of the report, reading it in pages
-// by keyset, and flush after each page.
-func (s *Server) streamReport(c *gin.Context, tenantID string, q reportQuery, row func(store.ReportRow) error, flush func() error) (int, error) {
-	f := q.filter
-	f.Limit = store.MaxReportLimit
-	n := 0
-	for {
-		rows, err := s.store.ScanReport(c.Request.Context(), tenantID, q.scan.ID, f)
-		if err != nil {
-			return n, err
-		}
-		for _, r := range rows {
-			if err := row(r); err != nil {
-				return n, err
+	s.sendDownload(c, dl, "report export", enc.flush, func(row func() error) error {
+		return s.store.ScanReportRows(c.Request.Context(), caller.Tenant.ID, q.scan.ID, q.filter, func(r store.ReportRow) error {
+			if err := enc.encode(r); err != nil {
+				return err
 			}
-			n++
-		}
-		if err := flush(); err != nil {
-			return n, err
-		}
-		if len(rows) < f.Limit {
-			return n, nil
-		}
-		last := rows[len(rows)-1]
-		f.AfterAccountID, f.AfterIndex = last.Account.AccountID, last.Index
-	}
+			return row()
+		})
+	})
 }
 
 // reportEncoder writes report rows in one format.
