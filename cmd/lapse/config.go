@@ -71,6 +71,9 @@ type Config struct {
 	// set (the URL may hold the relay's password, hence _FILE).
 	SMTPURL  string
 	SMTPFrom string
+	// Mailer sends the warning e-mails: built from SMTPURL and SMTPFrom
+	// when the configuration is validated; nil when SMTP is not set.
+	Mailer *notify.SMTP
 
 	// generatedKeyPath is set when the SQLite default generated or loaded
 	// an encryption key from the data directory.
@@ -196,7 +199,8 @@ func (c *Config) validate() []error {
 		errs = append(errs, errors.New("LAPSE_ALLOWED_HOSTS: at least one host pattern is required"))
 	}
 	if c.SMTPURL != "" {
-		if _, err := c.Mailer(); err != nil {
+		var err error
+		if c.Mailer, err = notify.NewSMTP(notify.SMTPConfig{URL: c.SMTPURL, From: c.SMTPFrom}); err != nil {
 			errs = append(errs, fmt.Errorf("LAPSE_SMTP_URL / LAPSE_SMTP_FROM: %w", err))
 		}
 	} else if c.SMTPFrom != "" {
@@ -330,21 +334,11 @@ func (c *Config) LogValue() slog.Value {
 	)
 }
 
-// Mailer returns the SMTP sender of warning e-mails, or nil when
-// LAPSE_SMTP_URL is unset.
-func (c *Config) Mailer() (*notify.SMTP, error) {
-	if c.SMTPURL == "" {
-		return nil, nil
-	}
-	return notify.NewSMTP(notify.SMTPConfig{URL: c.SMTPURL, From: c.SMTPFrom})
-}
-
 func (c *Config) smtpDescription() string {
-	m, err := c.Mailer()
-	if m == nil || err != nil {
+	if c.Mailer == nil {
 		return "unset: warning e-mails are not sent"
 	}
-	return m.String() + " from " + c.SMTPFrom
+	return c.Mailer.String() + " from " + c.SMTPFrom
 }
 
 func maskSet(v string) string {

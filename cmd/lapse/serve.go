@@ -74,10 +74,7 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err := prepareSchema(ctx, cfg, log, st); err != nil {
 		return err
 	}
-	mailer, err := cfg.Mailer()
-	if err != nil {
-		return err
-	}
+	mailer := cfg.Mailer
 	runner := &scan.Runner{Store: st, Client: adminClientFunc(cfg, st, log), Logger: log, QueueWarnings: mailer != nil}
 	var deliverer schedule.WarningMailer
 	if mailer != nil {
