@@ -397,22 +397,17 @@ func (p *lapseProc) start(ctx context.Context, base string) error {
 	return fmt.Errorf("lapse serve did not become ready within 30s (log: %s)", p.logPath)
 }
 
-func (p *lapseProc) kill() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	_ = p.cmd.Wait()
-	p.log.Close()
-	p.cmd = nil
-}
+// kill ends lapse at once (SIGKILL), as a crash or a lost node would.
+func (p *lapseProc) kill() { p.end(syscall.SIGKILL) }
 
 // stop ends lapse gracefully (SIGTERM), letting running scans finish.
-func (p *lapseProc) stop() {
+func (p *lapseProc) stop() { p.end(syscall.SIGTERM) }
+
+func (p *lapseProc) end(sig syscall.Signal) {
 	if p.cmd == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(sig)
 	_ = p.cmd.Wait()
 	p.log.Close()
 	p.cmd = nil
