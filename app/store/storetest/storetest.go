@@ -123,3 +123,23 @@ func randomHex(t testing.TB, n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// Each runs fn as a parallel subtest on every dialect of Dialects, named
+// after the dialect. Tests that need the dialect itself (raw SQL, a second
+// store on the same database) use it; the rest use EachStore.
+func Each(t *testing.T, fn func(t *testing.T, d store.Dialect)) {
+	t.Helper()
+	for _, d := range Dialects(t) {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			fn(t, d)
+		})
+	}
+}
+
+// EachStore runs fn as a parallel subtest on a fresh, migrated store of
+// every dialect of Dialects.
+func EachStore(t *testing.T, fn func(t *testing.T, s *store.Store), opts ...Options) {
+	t.Helper()
+	Each(t, func(t *testing.T, d store.Dialect) { fn(t, Open(t, d, opts...)) })
+}
