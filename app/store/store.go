@@ -151,7 +151,6 @@ func sqliteDSN(path string) (string, error) {
 	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_time_format=sqlite", nil
 }
 
-
 // Dialect reports which database the store runs on.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
