@@ -241,3 +241,32 @@ func newTestKey(t *testing.T) string {
 	}
 	return k
 }
+
+// TestMigrate_SchemeCaseInsensitive: URL schemes are case-insensitive (RFC
+// 3986 §3.1), so POSTGRES:// reaches PostgreSQL (whose driver only knows
+// lower case) and SQLITE:// the SQLite file, not a folder named "SQLITE:".
+func TestMigrate_SchemeCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		dbURL := storetest.URL(t, d)
+		if d == store.SQLite {
+			dbURL = "sqlite://" + dbURL
+		}
+		scheme, rest, _ := strings.Cut(dbURL, "://")
+		// Read as a relative path, the URL would name a folder here.
+		t.Cleanup(func() { _ = os.RemoveAll(strings.ToUpper(scheme) + ":") })
+		vars := map[string]string{"LAPSE_DATABASE_URL": strings.ToUpper(scheme) + "://" + rest, "LAPSE_ENCRYPTION_KEY": testKey}
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), []string{"migrate"}, env(vars), &out, &errOut); err != nil {
+			t.Fatalf("migrate %s: %v", vars["LAPSE_DATABASE_URL"], err)
+		}
+		if !strings.Contains(out.String(), "("+string(d)+")") {
+			t.Fatalf("migrate output %q, want dialect %s", out.String(), d)
+		}
+		if d == store.SQLite {
+			if _, err := os.Stat(rest); err != nil {
+				t.Fatalf("no database file at %s: %v", rest, err)
+			}
+		}
+	})
+}
