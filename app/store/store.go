@@ -59,9 +59,11 @@ type Store struct {
 	now     func() time.Time
 }
 
-// DialectOf reports which database a URL selects.
+// DialectOf reports which database a URL selects; NormalizeURL tells
+// whether the URL is one Lapse accepts at all.
 func DialectOf(url string) Dialect {
-	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+	lower := strings.ToLower(url[:min(len(url), len("postgresql://"))])
+	if strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") {
 		return Postgres
 	}
 	return SQLite
@@ -72,7 +74,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Box == nil {
 		return nil, errors.New("store: an encryption box is required")
 	}
-	s := &Store{box: cfg.Box, dialect: DialectOf(cfg.URL), log: cfg.Logger, now: cfg.NowFunc}
+	dbURL, err := NormalizeURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s := &Store{box: cfg.Box, dialect: DialectOf(dbURL), log: cfg.Logger, now: cfg.NowFunc}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -86,19 +92,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		NowFunc:                func() time.Time { return s.now().UTC() },
 		SkipDefaultTransaction: true,
 	}
-	var err error
 	switch s.dialect {
 	case Postgres:
-		s.db, err = gorm.Open(postgres.Open(cfg.URL), gcfg)
+		s.db, err = gorm.Open(postgres.Open(dbURL), gcfg)
 	default:
 		var dsn string
-		s.path = sqlitePath(cfg.URL)
+		s.path = SQLitePath(dbURL)
 		if dsn, err = sqliteDSN(s.path); err == nil {
 			s.db, err = gorm.Open(sqlite.Open(dsn), gcfg)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", s.dialect, err)
+		return nil, fmt.Errorf("store: open %s %s: %w", s.dialect, RedactURL(dbURL), err)
 	}
 	if err := s.configurePool(cfg.MaxOpenConns); err != nil {
 		return nil, err
@@ -135,20 +140,15 @@ func sqliteDSN(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("empty SQLite path")
 	}
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return "", fmt.Errorf("%s is a directory, not a database file (name a file inside it, e.g. %s)", path, filepath.Join(path, "lapse.db"))
+	}
 	if path != ":memory:" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return "", fmt.Errorf("create database directory: %w", err)
 		}
 	}
 	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_time_format=sqlite", nil
-}
-
-func sqlitePath(url string) string {
-	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	return path
 }
 
 // Dialect reports which database the store runs on.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -20,6 +19,7 @@ import (
 	"github.com/lapsehq/lapse/app/adminapi"
 	"github.com/lapsehq/lapse/app/atlassian"
 	"github.com/lapsehq/lapse/app/inventory"
+	"github.com/lapsehq/lapse/cmd/internal/cli"
 )
 
 // inventoryOptions configure `lapse-bench inventory`.
@@ -34,9 +34,9 @@ type inventoryOptions struct {
 	perUserMax int
 }
 
-func parseInventory(args []string) (inventoryOptions, error) {
+func parseInventory(name, description string, args []string, stdout, stderr io.Writer) (inventoryOptions, error) {
 	var o inventoryOptions
-	fs := flag.NewFlagSet("inventory", flag.ContinueOnError)
+	fs := cli.FlagSet(name, "lapse-bench "+name+" [flags]", description)
 	fs.StringVar(&o.bin, "lapse", "lapse", "path to the lapse binary (runs `lapse devsite` as the simulated site)")
 	fs.IntVar(&o.users, "users", 10000, "accounts in the simulated org")
 	fs.DurationVar(&o.latency, "latency", 40*time.Millisecond, "fixed latency the site adds to every answer")
@@ -45,15 +45,16 @@ func parseInventory(args []string) (inventoryOptions, error) {
 	fs.Int64Var(&o.clientRPM, "client-rpm", 198, "requests per minute the client paces itself to (1 % under the site: at exactly the limit, arrival jitter puts 201 requests in an occasional sliding minute)")
 	fs.StringVar(&o.mode, "mode", "both", "bulk, per-user or both")
 	fs.IntVar(&o.perUserMax, "per-user-accounts", 300, "per-user path: accounts to measure before extrapolating to the whole org (0 = all)")
-	return o, fs.Parse(args)
+	return o, cli.Parse(fs, args, stdout, stderr)
 }
 
 // benchInventory measures a full inventory of a simulated org through the
 // Admin API: the bulk path (users/search with productAccess) and the
 // per-user fallback (v1 last-active-dates), against the site's request
 // limit, with requests counted on the wire and peak heap sampled.
-func benchInventory(ctx context.Context, out io.Writer, args []string) error {
-	o, err := parseInventory(args)
+func benchInventory(ctx context.Context, out, stderr io.Writer, args []string) error {
+	o, err := parseInventory("inventory", "Measure a full inventory of a simulated org through the Admin API: the bulk path and the\n"+
+		"per-user fallback, against the site's request limit.", args, out, stderr)
 	if err != nil {
 		return err
 	}

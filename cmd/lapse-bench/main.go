@@ -24,43 +24,68 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/app/devsite"
+	"github.com/lapsehq/lapse/cmd/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lapse-bench:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit("lapse-bench", err, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) > 0 && args[0] == "scan" {
-		return benchScan(ctx, out, args[1:])
+const usage = `usage: lapse-bench auth [-lapse PATH] [-database-url URL] [-duration 20s] [-concurrency 32]
+       lapse-bench inventory [-lapse PATH] [-users 10000] [-latency 40ms] [-site-rpm 200] [-client-rpm 200] [-mode both]
+       lapse-bench scan [-lapse PATH] [-users 10000] [-latency 40ms] [-site-rpm 200] [-client-rpm 200]
+       lapse-bench reliability [-lapse PATH] [-scans 20] [-faults 0.2] [-users 400] [-seed 1] [-kill 0.5]
+
+Run "lapse-bench <benchmark> -help" for a benchmark's flags.
+`
+
+// run is the whole program behind main; help shown is success.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
 	}
-	if len(args) > 0 && args[0] == "inventory" {
-		return benchInventory(ctx, out, args[1:])
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return cli.Usagef("no benchmark given")
 	}
-	if len(args) > 0 && args[0] == "reliability" {
-		return benchReliability(ctx, out, args[1:])
+	if cli.IsHelp(args[0]) {
+		fmt.Fprint(stdout, usage)
+		return nil
 	}
-	if len(args) == 0 || args[0] != "auth" {
-		return errors.New("usage: lapse-bench auth [-lapse PATH] [-database-url URL] [-duration 20s] [-concurrency 32]\n" +
-			"       lapse-bench inventory [-lapse PATH] [-users 10000] [-latency 40ms] [-site-rpm 200] [-client-rpm 200] [-mode both]\n" +
-			"       lapse-bench reliability [-lapse PATH] [-scans 20] [-faults 0.2] [-users 400] [-seed 1] [-kill 0.5]")
+	switch args[0] {
+	case "auth":
+		return benchAuthCommand(ctx, args[1:], stdout, stderr)
+	case "inventory":
+		return benchInventory(ctx, stdout, stderr, args[1:])
+	case "scan":
+		return benchScan(ctx, stdout, stderr, args[1:])
+	case "reliability":
+		return benchReliability(ctx, stdout, stderr, args[1:])
 	}
-	fs := flag.NewFlagSet("auth", flag.ContinueOnError)
+	fmt.Fprint(stderr, usage)
+	return cli.Usagef("unknown benchmark %q", args[0])
+}
+
+func benchAuthCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cli.FlagSet("auth", "lapse-bench auth [-lapse PATH] [-database-url URL] [-duration 20s] [-concurrency 32]",
+		"Measure GET /api/v1/tenant with a Connect context token against a real `lapse serve`.")
 	bin := fs.String("lapse", "lapse", "path to the lapse binary (go build -o /tmp/lapse ./cmd/lapse)")
 	dbURL := fs.String("database-url", "", "LAPSE_DATABASE_URL for the server (default: a fresh SQLite file)")
 	duration := fs.Duration("duration", 20*time.Second, "measured duration")
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up")
 	concurrency := fs.Int("concurrency", 32, "concurrent client connections")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	return benchAuth(ctx, out, *bin, *dbURL, *duration, *warmup, *concurrency)
+	return benchAuth(ctx, stdout, *bin, *dbURL, *duration, *warmup, *concurrency)
 }
 
 // benchAuth measures GET /api/v1/tenant with a Connect context token: the

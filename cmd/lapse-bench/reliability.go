@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -22,6 +21,7 @@ import (
 	"github.com/lapsehq/lapse/app/devsite"
 	"github.com/lapsehq/lapse/app/secret"
 	"github.com/lapsehq/lapse/app/store"
+	"github.com/lapsehq/lapse/cmd/internal/cli"
 )
 
 // reliabilityKey is the fixed LAPSE_ENCRYPTION_KEY of the bench's server;
@@ -40,9 +40,11 @@ type reliabilityOptions struct {
 	keep        bool
 }
 
-func parseReliability(args []string) (reliabilityOptions, error) {
+func parseReliability(args []string, stdout, stderr io.Writer) (reliabilityOptions, error) {
 	var o reliabilityOptions
-	fs := flag.NewFlagSet("reliability", flag.ContinueOnError)
+	fs := cli.FlagSet("reliability", "lapse-bench reliability [flags]",
+		"Run enforce-mode scans against a simulated site with injected Admin API faults, SIGKILL `lapse serve`\n"+
+			"at random moments, and reconcile the site's write ledger with the audit trail.")
 	fs.StringVar(&o.bin, "lapse", "lapse", "path to the lapse binary (go build -o /tmp/lapse ./cmd/lapse)")
 	fs.StringVar(&o.dbURL, "database-url", "", "LAPSE_DATABASE_URL for the server (default: a fresh SQLite file)")
 	fs.IntVar(&o.scans, "scans", 20, "enforce-mode scans to run")
@@ -52,11 +54,11 @@ func parseReliability(args []string) (reliabilityOptions, error) {
 	fs.Float64Var(&o.killProb, "kill", 0.5, "probability that lapse is SIGKILLed during a scan")
 	fs.DurationVar(&o.scanTimeout, "scan-timeout", 120*time.Second, "longest wait for one scan to complete")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (database, logs)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return o, err
 	}
 	if o.faults < 0 || o.faults > 1 || o.scans < 1 || o.killProb < 0 || o.killProb > 1 {
-		return o, errors.New("reliability: -faults and -kill must be in [0,1], -scans >= 1")
+		return o, cli.Refuse(fs, stderr, "reliability: -faults and -kill must be in [0,1], -scans >= 1")
 	}
 	return o, nil
 }
@@ -65,8 +67,8 @@ func parseReliability(args []string) (reliabilityOptions, error) {
 // site with injected Admin API faults, SIGKILLs `lapse serve` at random
 // moments, and at the end reconciles the site's write ledger with the
 // access.removed events of Lapse's audit trail.
-func benchReliability(ctx context.Context, out io.Writer, args []string) error {
-	o, err := parseReliability(args)
+func benchReliability(ctx context.Context, out, stderr io.Writer, args []string) error {
+	o, err := parseReliability(args, out, stderr)
 	if err != nil {
 		return err
 	}

@@ -22,8 +22,8 @@ import (
 // account, snapshot written to the database) of a simulated org behind the
 // Admin API request limit: requests vs the minimum, wall time vs the rate
 // bound, peak heap.
-func benchScan(ctx context.Context, out io.Writer, args []string) error {
-	o, err := parseInventory(args)
+func benchScan(ctx context.Context, out, stderr io.Writer, args []string) error {
+	o, err := parseInventory("scan", "Measure one full dry-run scan of a simulated org behind the Admin API request limit.", args, out, stderr)
 	if err != nil {
 		return err
 	}

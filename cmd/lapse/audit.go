@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/lapsehq/lapse/app"
 	"github.com/lapsehq/lapse/app/audit"
 	"github.com/lapsehq/lapse/app/store"
+	"github.com/lapsehq/lapse/cmd/internal/cli"
 )
 
 // runAudit runs `lapse audit verify` and `lapse audit export`: the
@@ -19,7 +19,12 @@ import (
 // tampered with and for handing it to an auditor.
 func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("audit needs a subcommand: verify or export")
+		fmt.Fprint(stderr, auditUsage)
+		return cli.Usagef("audit needs a subcommand: verify or export")
+	}
+	if cli.IsHelp(args[0]) {
+		fmt.Fprint(stdout, auditUsage)
+		return nil
 	}
 	switch args[0] {
 	case "verify":
@@ -27,18 +32,30 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	case "export":
 		return runAuditExport(ctx, args[1:], getenv, stdout, stderr)
 	default:
-		return fmt.Errorf("unknown audit subcommand %q (want verify or export)", args[0])
+		fmt.Fprint(stderr, auditUsage)
+		return cli.Usagef("unknown audit subcommand %q (want verify or export)", args[0])
 	}
 }
+
+const (
+	auditVerifySynopsis = "lapse audit verify [--tenant REF]"
+	auditExportSynopsis = "lapse audit export --tenant REF [--format csv|ndjson] [--from T] [--to T] [--action a,b] [--account ID]"
+	auditUsage          = "usage: " + auditVerifySynopsis + "\n       " + auditExportSynopsis + `
+
+verify checks the audit hash chains and fails at the first broken event;
+export writes a tenant's audit trail to standard output.
+Run "lapse audit verify --help" or "lapse audit export --help" for their flags.
+`
+)
 
 // runAuditVerify checks one tenant's hash chain, or every tenant's, and
 // prints one line per tenant. It fails when any chain is broken, so a cron
 // job or CI step can alert on it.
 func runAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lapse audit verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.FlagSet("lapse audit verify", auditVerifySynopsis,
+		"Check the audit hash chain of one tenant, or of every tenant, and print one line per tenant.\nExits 1 when any chain is broken.")
 	tenantRef := fs.String("tenant", "", "tenant id, Connect clientKey or Forge installation id (default: every tenant)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	st, err := openAuditStore(ctx, getenv, stderr)
@@ -87,19 +104,18 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 // runAuditExport writes a tenant's audit events to stdout as CSV or NDJSON,
 // streamed, so a year of events needs no more memory than a page.
 func runAuditExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lapse audit export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.FlagSet("lapse audit export", auditExportSynopsis, "Write a tenant's audit events to standard output, oldest first, as CSV or NDJSON.")
 	tenantRef := fs.String("tenant", "", "tenant id, Connect clientKey or Forge installation id")
 	format := fs.String("format", "csv", "csv or ndjson")
 	from := fs.String("from", "", "first instant to include (RFC 3339)")
 	to := fs.String("to", "", "first instant to exclude (RFC 3339)")
 	actions := fs.String("action", "", "comma-separated actions to include (default: all)")
 	account := fs.String("account", "", "only events about this Atlassian account id")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if *tenantRef == "" {
-		return errors.New("audit export needs --tenant")
+		return cli.Refuse(fs, stderr, "audit export needs --tenant")
 	}
 	f := app.AuditFilter{AccountID: *account}
 	var err error

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -76,7 +78,7 @@ type Config struct {
 	Mailer *notify.SMTP
 
 	// generatedKeyPath is set when the SQLite default generated or loaded
-	// an encryption key from the data directory.
+	// an encryption key from the data directory, for messages.
 	generatedKeyPath string
 }
 
@@ -101,6 +103,10 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		errs = append(errs, err)
 	}
 	c.DatabaseURL = or(c.DatabaseURL, defaultDatabaseURL)
+	errs = append(errs, c.checkDatabaseURL()...)
+	if err := checkAddr(c.Addr); err != nil {
+		errs = append(errs, err)
+	}
 	if c.EncryptionKey, err = secretValue(getenv, "LAPSE_ENCRYPTION_KEY"); err != nil {
 		errs = append(errs, err)
 	}
@@ -219,8 +225,40 @@ func (c *Config) validate() []error {
 	return errs
 }
 
-// secretValue reads NAME, or the file named by NAME_FILE (Kubernetes
-// secrets are mounted as files), but not both.
+// checkDatabaseURL accepts only the documented forms of the database URL
+// (normalising the scheme's case), and refuses a directory as the SQLite
+// file before anything is created.
+func (c *Config) checkDatabaseURL() []error {
+	u, err := store.NormalizeURL(c.DatabaseURL)
+	if err != nil {
+		return []error{fmt.Errorf("LAPSE_DATABASE_URL: %w", err)}
+	}
+	c.DatabaseURL = u
+	if store.DialectOf(u) == store.SQLite {
+		path := store.SQLitePath(u)
+		if info, err := os.Stat(path); err == nil && info.IsDir() {
+			return []error{fmt.Errorf("LAPSE_DATABASE_URL points at a directory: %s (name the database file in it, e.g. %s)", path, filepath.Join(path, "lapse.db"))}
+		}
+	}
+	return nil
+}
+
+// checkAddr checks the listen address's syntax, so that a typo is reported
+// with every other problem instead of after the database is opened.
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("LAPSE_ADDR: %q is not host:port or :port (e.g. :8080 or 127.0.0.1:8080)", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("LAPSE_ADDR: the port of %q is not a number from 0 to 65535 (e.g. :8080)", addr)
+	}
+	if strings.ContainsAny(host, " /\\?#@") {
+		return fmt.Errorf("LAPSE_ADDR: %q has no valid host name or IP address (e.g. 0.0.0.0:8080, or :8080 for every interface)", addr)
+	}
+	return nil
+}
+
 // durationVar reads a duration variable with a default and bounds.
 func durationVar(getenv func(string) string, name string, def, lo, hi time.Duration, dst *time.Duration) []error {
 	*dst = def
@@ -249,6 +287,8 @@ func intVar(getenv func(string) string, name string, def, minimum int64) (int64,
 	return n, nil
 }
 
+// secretValue reads NAME, or the file named by NAME_FILE (Kubernetes
+// secrets are mounted as files), but not both.
 func secretValue(getenv func(string) string, name string) (string, error) {
 	v, file := getenv(name), getenv(name+"_FILE")
 	if v != "" && file != "" {
@@ -264,45 +304,74 @@ func secretValue(getenv func(string) string, name string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// ensureLocalKey gives the single-node SQLite default a key with no
-// configuration: generated once into the data directory, then reused. The
-// key file is as precious as the database; losing it makes the stored
-// secrets unreadable, so the warning says so.
-func (c *Config) ensureLocalKey(log *slog.Logger) error {
-	if c.EncryptionKey != "" {
-		return nil
-	}
-	dir := filepath.Dir(strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite://"), "file:"))
-	path := filepath.Join(dir, keyFileName)
+// localKeyPath is where the SQLite default keeps its generated key: beside
+// the database, which it must be backed up with.
+func (c *Config) localKeyPath() string {
+	return filepath.Join(filepath.Dir(store.SQLitePath(c.DatabaseURL)), keyFileName)
+}
+
+// loadLocalKey gives the single-node SQLite default a key with no
+// configuration: read from the data directory, or, the first time, a new
+// one that saveLocalKey writes there once it has checked the database. It
+// reports whether the key is new.
+func (c *Config) loadLocalKey() (generated bool, err error) {
+	path := c.localKeyPath()
 	c.generatedKeyPath = path
-	if b, err := os.ReadFile(path); err == nil {
+	b, err := os.ReadFile(path)
+	if err == nil {
 		c.EncryptionKey = strings.TrimSpace(string(b))
-		_, err := secret.ParseKeys(c.EncryptionKey)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		if _, err := secret.ParseKeys(c.EncryptionKey); err != nil {
+			return false, fmt.Errorf("%s: %w", path, err)
 		}
-		return nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read encryption key: %w", err)
+		return false, nil
 	}
-	key, err := secret.NewKey()
+	if !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("read encryption key: %w", err)
+	}
+	if c.EncryptionKey, err = secret.NewKey(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// saveLocalKey keeps a key loadLocalKey generated. A missing key file
+// beside a database that holds sealed secrets means the key was lost, not
+// that this is a first start: a new key would make every tenant's secrets
+// unreadable, so start-up stops and says how to recover. A database without
+// sealed secrets (new, or never installed into) loses nothing and gets the
+// new key.
+func (c *Config) saveLocalKey(ctx context.Context, st *store.Store, log *slog.Logger) error {
+	path := c.generatedKeyPath
+	held, err := st.HoldsSealedSecrets(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("check the database for encrypted secrets before generating a key: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+	if held {
+		return fmt.Errorf("the encryption key file %s is missing, but the database %s holds secrets sealed with it. "+
+			"Restore %s from the backup taken with the database, or set LAPSE_ENCRYPTION_KEY (or LAPSE_ENCRYPTION_KEY_FILE) to that key. "+
+			"No new key was generated: with one, every tenant's stored secrets would stay unreadable", path, store.SQLitePath(c.DatabaseURL), path)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("write encryption key: %w", err)
 	}
 	defer f.Close()
-	if _, err := f.WriteString(key + "\n"); err != nil {
+	if _, err := f.WriteString(c.EncryptionKey + "\n"); err != nil {
 		return fmt.Errorf("write encryption key: %w", err)
 	}
-	c.EncryptionKey = key
 	log.Warn("LAPSE_ENCRYPTION_KEY is not set: generated a key for the embedded database; back it up with the database, or set LAPSE_ENCRYPTION_KEY", "key_file", path)
 	return nil
+}
+
+// wrongKeyError explains a key that does not open the stored secrets, naming
+// where the key came from.
+func (c *Config) wrongKeyError(err error) error {
+	source := "LAPSE_ENCRYPTION_KEY"
+	if c.generatedKeyPath != "" {
+		source = "the key in " + c.generatedKeyPath
+	}
+	return fmt.Errorf("%s does not open the secrets stored in the database (%w): it is not the key that sealed them. "+
+		"Set the key that did (restore it from backup); to rotate keys, put the new key first and keep the old one after it, comma-separated", source, err)
 }
 
 // LogValue prints the configuration with secrets masked, so it can be
@@ -311,7 +380,7 @@ func (c *Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("addr", c.Addr),
 		slog.String("base_url", c.BaseURL),
-		slog.String("database", maskURL(c.DatabaseURL)),
+		slog.String("database", store.RedactURL(c.DatabaseURL)),
 		slog.String("app_key", c.AppKey),
 		slog.String("encryption_key", maskSet(c.EncryptionKey)),
 		slog.String("install_keys_url", or(c.InstallKeysURL, "atlassian")),
@@ -346,18 +415,6 @@ func maskSet(v string) string {
 		return "unset"
 	}
 	return "set (masked)"
-}
-
-// maskURL hides the password of a database URL.
-func maskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 func or(v, def string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -78,6 +79,12 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{"smtp_bad_scheme", map[string]string{"LAPSE_SMTP_URL": "http://mail.example.com", "LAPSE_SMTP_FROM": "lapse@example.com"}, "LAPSE_SMTP_URL"},
 		{"smtp_login_in_clear", map[string]string{"LAPSE_SMTP_URL": "smtp+insecure://u:p@mail.example.com", "LAPSE_SMTP_FROM": "lapse@example.com"}, "LAPSE_SMTP_URL"},
 		{"from_without_smtp", map[string]string{"LAPSE_SMTP_FROM": "lapse@example.com"}, "LAPSE_SMTP_URL is not"},
+		{"misspelt_db_scheme", map[string]string{"LAPSE_DATABASE_URL": "postgress://u:p@db/lapse"}, "LAPSE_DATABASE_URL"},
+		{"mysql_db", map[string]string{"LAPSE_DATABASE_URL": "mysql://u:p@db/lapse"}, "not a supported database URL"},
+		{"addr_without_port", map[string]string{"LAPSE_ADDR": "8080"}, "LAPSE_ADDR"},
+		{"addr_port_range", map[string]string{"LAPSE_ADDR": "127.0.0.1:65536"}, "LAPSE_ADDR"},
+		{"addr_named_port", map[string]string{"LAPSE_ADDR": ":http"}, "LAPSE_ADDR"},
+		{"addr_url", map[string]string{"LAPSE_ADDR": "http://0.0.0.0:8080"}, "LAPSE_ADDR"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,20 +127,67 @@ func TestConfig_LogValueMasksSecrets(t *testing.T) {
 	}
 }
 
-func TestEnsureLocalKey(t *testing.T) {
+// TestLocalKey_GeneratedOnceThenReused: the SQLite default writes a key
+// beside a new database on the first start and reads it on the next.
+func TestLocalKey_GeneratedOnceThenReused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
 	c1 := &Config{DatabaseURL: filepath.Join(dir, "lapse.db")}
-	if err := c1.ensureLocalKey(log); err != nil || c1.EncryptionKey == "" {
+	st, err := openStore(context.Background(), c1, log)
+	if err != nil || c1.EncryptionKey == "" {
 		t.Fatalf("generate: %q %v", c1.EncryptionKey, err)
 	}
+	st.Close()
 	info, err := os.Stat(filepath.Join(dir, keyFileName))
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v %v", info, err)
 	}
-	c2 := &Config{DatabaseURL: filepath.Join(dir, "lapse.db")}
-	if err := c2.ensureLocalKey(log); err != nil || c2.EncryptionKey != c1.EncryptionKey {
-		t.Fatal("the second start did not reuse the generated key")
+	c2 := &Config{DatabaseURL: "sqlite://" + filepath.Join(dir, "lapse.db") + "?mode=rwc"}
+	st, err = openStore(context.Background(), c2, log)
+	if err != nil || c2.EncryptionKey != c1.EncryptionKey {
+		t.Fatalf("the second start did not reuse the generated key: %v", err)
+	}
+	st.Close()
+}
+
+// TestLoadConfig_EveryProblemAtOnce: a bad listen address and a misspelt
+// database URL are reported together with the rest, and the message keeps
+// the database password out.
+func TestLoadConfig_EveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := LoadConfig(env(map[string]string{"LAPSE_ADDR": "localhost:99999", "LAPSE_BASE_URL": "nope",
+		"LAPSE_DATABASE_URL": "postgress://lapse:s3cret-pw@db/lapse"}))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"LAPSE_ADDR", "LAPSE_BASE_URL", "LAPSE_DATABASE_URL", "postgres://", "sqlite://"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+// TestLoadConfig_DatabaseURLForms: schemes are case-insensitive (RFC 3986),
+// so POSTGRES:// selects PostgreSQL and is passed on in lower case; a
+// directory as the SQLite file is named as such.
+func TestLoadConfig_DatabaseURLForms(t *testing.T) {
+	t.Parallel()
+	c, err := LoadConfig(env(map[string]string{"LAPSE_DATABASE_URL": "POSTGRES://u:p@db/lapse", "LAPSE_ENCRYPTION_KEY": testKey}))
+	if err != nil || c.DatabaseURL != "postgres://u:p@db/lapse" {
+		t.Fatalf("upper-case scheme: %+v %v", c, err)
+	}
+	if _, err := LoadConfig(env(map[string]string{"LAPSE_DATABASE_URL": "Postgresql://db/lapse"})); err == nil || !strings.Contains(err.Error(), "required with PostgreSQL") {
+		t.Fatalf("mixed-case scheme not taken for PostgreSQL: %v", err)
+	}
+	dir := t.TempDir()
+	for _, u := range []string{dir, "sqlite://" + dir, "file:" + dir} {
+		_, err := LoadConfig(env(map[string]string{"LAPSE_DATABASE_URL": u}))
+		if err == nil || !strings.Contains(err.Error(), "LAPSE_DATABASE_URL points at a directory: "+dir) {
+			t.Errorf("%s: %v", u, err)
+		}
 	}
 }

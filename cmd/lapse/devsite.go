@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lapsehq/lapse/app/devsite"
+	"github.com/lapsehq/lapse/cmd/internal/cli"
 )
 
 const defaultDevsiteAddr = "127.0.0.1:8090"
@@ -28,7 +28,7 @@ type devsiteOptions struct {
 	params      devsite.Params
 }
 
-func parseDevsiteOptions(args []string, getenv func(string) string, stderr io.Writer) (*devsiteOptions, error) {
+func parseDevsiteOptions(args []string, getenv func(string) string, stdout, stderr io.Writer) (*devsiteOptions, error) {
 	o := &devsiteOptions{}
 	var errs []error
 	envInt := func(name string, def int) int {
@@ -52,23 +52,20 @@ func parseDevsiteOptions(args []string, getenv func(string) string, stderr io.Wr
 	if err != nil {
 		errs = append(errs, fmt.Errorf("LAPSE_DEVSITE_ALLOW_REMOTE: %q is not true or false", getenv("LAPSE_DEVSITE_ALLOW_REMOTE")))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-
-	fs := flag.NewFlagSet("lapse devsite", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.FlagSet("lapse devsite", "lapse devsite [--addr HOST:PORT] [--base-url URL] [--users N] [--sites N] [--seed N] [--allow-remote]",
+		"Run a simulated Atlassian site (Admin API, Jira, Confluence) to develop and test Lapse against.\n"+
+			"Flags default to the LAPSE_DEVSITE_* variables named with them.")
 	fs.StringVar(&o.addr, "addr", or(getenv("LAPSE_DEVSITE_ADDR"), defaultDevsiteAddr), "listen address (LAPSE_DEVSITE_ADDR)")
 	fs.StringVar(&o.baseURL, "base-url", getenv("LAPSE_DEVSITE_BASE_URL"), "URL Lapse reaches the site at (LAPSE_DEVSITE_BASE_URL; default: from the listen address)")
 	fs.BoolVar(&o.allowRemote, "allow-remote", allow, "allow listening on a non-loopback address (LAPSE_DEVSITE_ALLOW_REMOTE)")
 	fs.Int64Var(&o.params.Seed, "seed", seed, "seed of the generated org and of fault injection (LAPSE_DEVSITE_SEED)")
 	fs.IntVar(&o.params.Users, "users", users, "number of accounts in the org (LAPSE_DEVSITE_USERS)")
 	fs.IntVar(&o.params.Sites, "sites", sites, "number of sites (LAPSE_DEVSITE_SITES)")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
+		return nil, err // help asked for, or a bad flag: usage printed
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("devsite: unexpected argument %q", fs.Arg(0))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	if o.params.Users < 1 || o.params.Sites < 1 || o.params.Sites > 50 {
 		return nil, errors.New("devsite: --users must be at least 1 and --sites between 1 and 50")
@@ -109,10 +106,7 @@ func checkDevsiteAddr(addr string, allowRemote bool) error {
 // when set, receives the site's URL once it serves (tests listen on port
 // 0).
 func runDevsite(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onListen func(baseURL string)) error {
-	o, err := parseDevsiteOptions(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil // the flag package printed the usage
-	}
+	o, err := parseDevsiteOptions(args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}

@@ -136,7 +136,7 @@ func TestDevsite_Options(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var stderr bytes.Buffer
-			o, err := parseDevsiteOptions(tc.args, env(tc.vars), &stderr)
+			o, err := parseDevsiteOptions(tc.args, env(tc.vars), &stderr, &stderr)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -149,7 +149,7 @@ func TestDevsite_Options(t *testing.T) {
 			_ = o
 		})
 	}
-	o, err := parseDevsiteOptions(nil, env(nil), &bytes.Buffer{})
+	o, err := parseDevsiteOptions(nil, env(nil), &bytes.Buffer{}, &bytes.Buffer{})
 	if err != nil || o.addr != "127.0.0.1:8090" || o.params.Users != 1000 || o.params.Sites != 1 || o.params.Seed != 1 {
 		t.Fatalf("defaults = %+v, %v", o, err)
 	}

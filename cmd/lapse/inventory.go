@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,22 +14,24 @@ import (
 	"github.com/lapsehq/lapse/app/adminapi"
 	"github.com/lapsehq/lapse/app/inventory"
 	"github.com/lapsehq/lapse/app/store"
+	"github.com/lapsehq/lapse/cmd/internal/cli"
 )
 
 // runConnectOrg stores a tenant's organization id and Admin API key. The
 // key is read from a file or standard input, never from the command line,
 // where it would land in shell history and the process list.
 func runConnectOrg(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lapse connect-org", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.FlagSet("lapse connect-org", "lapse connect-org --tenant REF --org ORG_ID [--api-key-file FILE] < key-file",
+		"Store a tenant's Atlassian organization id and org admin API key, encrypted. The key is read from\n"+
+			"--api-key-file or standard input, never from the command line.")
 	tenantRef := fs.String("tenant", "", "tenant id, Connect clientKey or Forge installation id")
 	orgID := fs.String("org", "", "Atlassian organization id (admin.atlassian.com → Settings → API keys)")
 	keyFile := fs.String("api-key-file", "-", "file holding the org admin API key; - reads standard input")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if *tenantRef == "" || *orgID == "" {
-		return errors.New("connect-org needs --tenant and --org; the API key comes from --api-key-file or standard input")
+		return cli.Refuse(fs, stderr, "connect-org needs --tenant and --org; the API key comes from --api-key-file or standard input")
 	}
 	key, err := readKey(*keyFile, stdin)
 	if err != nil {
@@ -77,15 +78,16 @@ func readKey(path string, stdin io.Reader) (string, error) {
 // prints a summary, or every account as NDJSON with --json. It spends the
 // shared request budget like any other Lapse work.
 func runInventory(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lapse inventory", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.FlagSet("lapse inventory", "lapse inventory --tenant REF [--json]",
+		"Read who holds which product on the tenant's site, through which group, last active when, from the\n"+
+			"Admin API (run connect-org first). Prints a summary, or every account as one JSON line with --json.")
 	tenantRef := fs.String("tenant", "", "tenant id, Connect clientKey or Forge installation id")
 	asJSON := fs.Bool("json", false, "print every account as one JSON line instead of a summary")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if *tenantRef == "" {
-		return errors.New("inventory needs --tenant")
+		return cli.Refuse(fs, stderr, "inventory needs --tenant")
 	}
 	cfg, log, st, err := setup(ctx, getenv, stderr)
 	if err != nil {

@@ -4,11 +4,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/lapsehq/lapse/cmd/internal/cli"
 )
 
 // stdin is where connect-org reads the API key; tests replace it.
@@ -21,10 +25,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lapse:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit("lapse", err, os.Stderr))
 }
 
 const usage = `usage: lapse <command>
@@ -42,18 +43,42 @@ commands:
             check audit hash chains (fails at the first broken event), or write a tenant's audit trail to stdout
 
 configuration comes from LAPSE_* environment variables; see README.md.
+run "lapse <command> --help" for a command's flags.
 `
 
 // run is the whole program behind main, so tests can run it in-process.
+// Help shown is success.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("no command given")
+		return cli.Usagef("no command given")
+	}
+	if cli.IsHelp(args[0]) {
+		fmt.Fprint(stdout, usage)
+		return nil
 	}
 	switch args[0] {
 	case "serve":
+		fs := cli.FlagSet("lapse serve", "lapse serve", "Run the HTTP service until SIGINT or SIGTERM. It migrates the database first unless\n"+
+			"LAPSE_MIGRATE_ON_START=false. Configuration comes from LAPSE_* environment variables (README.md).")
+		if err := cli.Parse(fs, args[1:], stdout, stderr); err != nil {
+			return err
+		}
 		return runServe(ctx, getenv, stderr, nil)
 	case "migrate":
+		fs := cli.FlagSet("lapse migrate", "lapse migrate", "Apply the database migrations and exit (for a Kubernetes Job or init container).\n"+
+			"Configuration comes from LAPSE_* environment variables (README.md).")
+		if err := cli.Parse(fs, args[1:], stdout, stderr); err != nil {
+			return err
+		}
 		return runMigrate(ctx, getenv, stdout, stderr)
 	case "connect-org":
 		return runConnectOrg(ctx, args[1:], getenv, stdin, stdout, stderr)
@@ -64,13 +89,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "devsite":
 		return runDevsite(ctx, args[1:], getenv, stdout, stderr, nil)
 	case "version":
+		if err := cli.Parse(cli.FlagSet("lapse version", "lapse version", "Print the version."), args[1:], stdout, stderr); err != nil {
+			return err
+		}
 		fmt.Fprintln(stdout, "lapse", version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
 		return nil
 	default:
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", args[0])
+		return cli.Usagef("unknown command %q", args[0])
 	}
 }

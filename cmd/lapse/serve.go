@@ -34,38 +34,83 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// setup loads the configuration and opens the store: the part serve and
-// migrate share.
+// setup loads the configuration and opens the store: the part every
+// command that reads the database shares.
 func setup(ctx context.Context, getenv func(string) string, stderr io.Writer) (*Config, *slog.Logger, *store.Store, error) {
-	cfg, err := LoadConfig(getenv)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	log := newLogger(cfg, stderr)
-	if store.DialectOf(cfg.DatabaseURL) == store.SQLite {
-		if err := cfg.ensureLocalKey(log); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	keys, err := secret.ParseKeys(cfg.EncryptionKey)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("LAPSE_ENCRYPTION_KEY: %w", err)
-	}
-	box, err := secret.NewBox(keys...)
+	cfg, log, err := loadConfig(getenv, stderr)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	st, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL, Box: box, Logger: log})
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return cfg, log, st, nil
 }
 
+// loadConfig reads and validates the configuration, every problem at once,
+// before anything is created.
+func loadConfig(getenv func(string) string, stderr io.Writer) (*Config, *slog.Logger, error) {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, newLogger(cfg, stderr), nil
+}
+
+// openStore opens the database with the configured key, or for the SQLite
+// default with the key kept beside it, and refuses to go on with a key that
+// does not open the secrets already stored.
+func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*store.Store, error) {
+	generated := false
+	if cfg.EncryptionKey == "" && store.DialectOf(cfg.DatabaseURL) == store.SQLite {
+		var err error
+		if generated, err = cfg.loadLocalKey(); err != nil {
+			return nil, err
+		}
+	}
+	keys, err := secret.ParseKeys(cfg.EncryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("LAPSE_ENCRYPTION_KEY: %w", err)
+	}
+	box, err := secret.NewBox(keys...)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL, Box: box, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if generated {
+		err = cfg.saveLocalKey(ctx, st, log)
+	}
+	if err == nil {
+		if err = st.CheckSealedSecrets(ctx); errors.Is(err, secret.ErrDecrypt) {
+			err = cfg.wrongKeyError(err)
+		}
+	}
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
 // runServe runs the HTTP service until ctx ends. onListen, when set,
-// receives the bound address (tests listen on port 0).
+// receives the bound address (tests listen on port 0). The address is
+// bound before the database is opened, so a port in use stops start-up
+// before migrations run or the scheduler takes jobs.
 func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer, onListen func(addr string)) error {
-	cfg, log, st, err := setup(ctx, getenv, stderr)
+	cfg, log, err := loadConfig(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set LAPSE_ADDR to a free address)", cfg.Addr, err)
+	}
+	defer ln.Close() // a no-op once the server has closed it
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -123,7 +168,7 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	if err != nil {
 		return err
 	}
-	return listenAndServe(ctx, cfg.Addr, srv.Handler(), log, onListen)
+	return serveOn(ctx, ln, srv.Handler(), log, onListen)
 }
 
 // prepareSchema migrates on start (the default; replicas serialise on a
@@ -153,11 +198,8 @@ func prepareSchema(ctx context.Context, cfg *Config, log *slog.Logger, st *store
 	return nil
 }
 
-func listenAndServe(ctx context.Context, addr string, h http.Handler, log *slog.Logger, onListen func(string)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (set LAPSE_ADDR to a free address)", addr, err)
-	}
+// serveOn serves h on the listener runServe bound first, until ctx ends.
+func serveOn(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, onListen func(string)) error {
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
