@@ -48,6 +48,9 @@ func RequestQSH(r *http.Request, basePath string) string {
 // one, or two when the JavaScript and Java libraries order its parameter
 // names differently (see canonicalQueries).
 func acceptedQSHs(r *http.Request, basePath string) []string {
+	if !isASCIIQuery(r.URL.RawQuery) {
+		return nil
+	}
 	prefix := canonicalMethod(r.Method) + "&" + canonicalURI(r.URL.Path, basePath) + "&"
 	var out []string
 	for _, q := range canonicalQueries(r.URL.RawQuery) {
@@ -55,6 +58,19 @@ func acceptedQSHs(r *http.Request, basePath string) []string {
 		out = append(out, hex.EncodeToString(sum[:]))
 	}
 	return out
+}
+
+// isASCIIQuery reports whether a raw query holds only printable ASCII.
+// Signers and browsers percent-encode everything else; a raw byte above
+// 0x7F means different text to different stacks (Latin-1 in Node's HTTP
+// server, UTF-8 in Java's), so a token cannot say which request it signed.
+func isASCIIQuery(rawQuery string) bool {
+	for i := 0; i < len(rawQuery); i++ {
+		if c := rawQuery[i]; c <= ' ' || c >= 0x7F {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalMethod upper-cases the method; "" means GET, as in net/http.

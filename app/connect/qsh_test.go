@@ -170,3 +170,20 @@ func TestVerifyHS256_AtlassianOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyHS256_RawNonASCIIQuery: a raw byte above 0x7F in the query
+// reads as different text in different HTTP stacks (Latin-1 or UTF-8), so
+// no qsh can bind it; signers percent-encode such characters.
+func TestVerifyHS256_RawNonASCIIQuery(t *testing.T) {
+	t.Parallel()
+	sum := sha256.Sum256([]byte("GET&/test&v=%E2%82%AC"))
+	token := mintToken(t, jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": testIssuer, "iat": testNow.Unix(), "exp": testNow.Add(time.Minute).Unix(), "qsh": hex.EncodeToString(sum[:]),
+	}, []byte(testSecret), nil)
+	v := connect.TokenVerifier{NowFunc: fixedClock(testNow)}
+	if _, err := v.VerifyHS256(token, []byte(testSecret), newRequest(http.MethodGet, "/test?v=%E2%82%AC"), "", connect.QSHExact); err != nil {
+		t.Fatalf("encoded query refused: %v", err)
+	}
+	_, err := v.VerifyHS256(token, []byte(testSecret), newRequest(http.MethodGet, "/test?v=\xE2\x82\xAC"), "", connect.QSHExact)
+	wantAuthReason(t, err, "query string hash does not match")
+}
