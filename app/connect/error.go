@@ -67,3 +67,8 @@ const (
 	reasonMissingClientKey   = "missing clientKey"
 	reasonAudienceMismatch   = "audience does not match"
 )
+
+// ReasonUnknownKey is the AuthError reason when no install key host knows
+// the token's kid: for a real Atlassian site a forgery, for a simulated one
+// usually a key host that was not configured.
+const ReasonUnknownKey = reasonUnknownKey

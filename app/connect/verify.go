@@ -44,7 +44,8 @@ type TokenVerifier struct {
 // The header alg must be exactly HS256 (none, RS256, HS384 … are refused);
 // the signature is checked by golang-jwt in constant time; iss, exp and iat
 // are required, exp/nbf/iat are checked with Leeway. Then the qsh claim is
-// checked according to mode: QSHExact needs RequestQSH(r, basePath), where
+// checked according to mode: QSHExact needs RequestQSH(r, basePath) (or the
+// Java library's parameter order of it, see canonicalQueries), where
 // basePath is the path of the app's descriptor baseUrl ("" if none); QSHContext
 // needs the literal ContextQSH and ignores r and basePath (r may be nil).
 //
@@ -154,9 +155,10 @@ func checkQSH(qsh string, r *http.Request, basePath string, mode QSHMode) error 
 		// front-end token be replayed against descriptor endpoints.
 		return authError(reasonContextQSHRefused, nil)
 	}
-	want := RequestQSH(r, basePath)
-	if subtle.ConstantTimeCompare([]byte(qsh), []byte(want)) != 1 {
-		return authError(reasonQSHMismatch, nil)
+	for _, want := range acceptedQSHs(r, basePath) {
+		if subtle.ConstantTimeCompare([]byte(qsh), []byte(want)) == 1 {
+			return nil
+		}
 	}
-	return nil
+	return authError(reasonQSHMismatch, nil)
 }

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lapsehq/lapse/app/forge"
 	"github.com/lapsehq/lapse/app/forge/forgetest"
 )
 
@@ -538,7 +539,7 @@ func (ct *control) handleInstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Forge {
-		if _, err := s.sendForgeInvocation(ctx, app, in, site, req.AccountID, "/forge/events", map[string]any{
+		if _, err := s.sendForgeInvocation(ctx, app, in, site, "lapse-lifecycle", "/forge/events", map[string]any{
 			"eventType": "avi:forge:installed:app", "id": in.InstallationID, "installerAccountId": req.AccountID,
 			"context": map[string]any{"cloudId": site.CloudID},
 		}); err != nil {
@@ -583,7 +584,7 @@ func (ct *control) handleTrigger(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	app := App{BaseURL: desc.BaseURL, Key: desc.Key}
-	answer, err := s.sendForgeInvocation(r.Context(), app, in, site, "", "/forge/scheduled", map[string]any{
+	answer, err := s.sendForgeInvocation(r.Context(), app, in, site, "lapse-scheduled", "/forge/scheduled", map[string]any{
 		"context": map[string]any{"cloudId": site.CloudID, "moduleKey": "lapse-daily"},
 	})
 	if err != nil {
@@ -694,11 +695,15 @@ func (s *Server) registerInstall(site *Site, product, appKey string, scopes []st
 // Forge invocation token whose apiBaseUrl is this site's Forge gateway,
 // and a fresh system token in x-forge-oauth-system. It returns the app's
 // JSON answer.
-func (s *Server) sendForgeInvocation(ctx context.Context, app App, in Installation, site *Site, principal, path string, body any) (json.RawMessage, error) {
+//
+// Events and scheduled triggers act for no user: their tokens carry no
+// principal (principal is for UI invocations, PLATFORM.md §7.2) and name the
+// invoked endpoint module.
+func (s *Server) sendForgeInvocation(ctx context.Context, app App, in Installation, site *Site, endpointKey, path string, body any) (json.RawMessage, error) {
 	fit, err := s.host.Forge.MintToken(forgetest.Claims{
 		InstallationID: "ari:cloud:ecosystem::installation/" + in.InstallationID,
 		APIBaseURL:     s.BaseURL() + "/ex/" + in.Product + "/" + site.CloudID,
-		Principal:      principal,
+		Module:         forge.Module{Type: "core:endpoint", Key: endpointKey},
 		Context:        map[string]any{"cloudId": site.CloudID, "siteUrl": in.BaseURL},
 	})
 	if err != nil {

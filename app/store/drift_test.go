@@ -25,7 +25,7 @@ func TestRowsMatchSchema(t *testing.T) {
 	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for _, row := range []schema.Tabler{tenantRow{}, forgeInvocationRow{}, systemTokenRow{}, auditRow{}, orgConnectionRow{}, policyRow{}, scanRow{}, scanAccountRow{}, scanActionRow{}, auditHeadRow{}, warningRow{}} {
+	for _, row := range []schema.Tabler{tenantRow{}, forgeInvocationRow{}, systemTokenRow{}, auditRow{}, orgConnectionRow{}, policyRow{}, scanRow{}, scanAccountRow{}, scanActionRow{}, auditHeadRow{}, warningRow{}, seenInstallTokenRow{}} {
 		stmt := s.db.Model(row).Statement
 		if err := stmt.Parse(row); err != nil {
 			t.Fatal(err)

@@ -167,7 +167,7 @@ func (s *Store) installConnect(ctx context.Context, in app.ConnectInstall) (*app
 	if row == nil {
 		row = &tenantRow{ID: uuid.NewString(), CreatedAt: now, Product: string(in.Product)}
 	}
-	before := row.State
+	before, baseURLBefore := row.State, row.BaseURL
 	applyConnectInstall(row, in, now)
 	if row.SharedSecretEnc, err = s.box.Seal(in.SharedSecret, sharedSecretBinding(row.ID)); err != nil {
 		return nil, err
@@ -182,6 +182,12 @@ func (s *Store) installConnect(ctx context.Context, in app.ConnectInstall) (*app
 	data := map[string]any{"clientKey": in.ClientKey, "baseUrl": in.BaseURL, "product": in.Product, "stateBefore": before, "stateAfter": row.State}
 	if in.InstallationID != "" {
 		data["installationId"] = in.InstallationID
+	}
+	// A reinstall may move a tenant to another URL (site rename, or an
+	// attacker's host if anything upstream failed): every later API call
+	// goes there, so the move is on the record with both ends.
+	if action == app.AuditTenantReinstalled && baseURLBefore != in.BaseURL {
+		data["baseUrlBefore"], data["baseUrlAfter"] = baseURLBefore, in.BaseURL
 	}
 	if err := s.appendAudit(ctx, row.ID, actor, action, data); err != nil {
 		return nil, err
@@ -293,20 +299,25 @@ func (s *Store) absorbTenant(ctx context.Context, into, from *tenantRow) error {
 func (s *Store) UninstallConnect(ctx context.Context, clientKey string, actor app.Actor) (*app.Tenant, error) {
 	var out *app.Tenant
 	err := s.inTx(ctx, func(tx *Store) error {
-		row, err := tx.findTenantRow(ctx, "client_key = ?", clientKey)
-		if err != nil {
-			return err
-		}
-		if row == nil {
-			return app.Errorf(app.ENOTFOUND, "tenant not found")
-		}
-		out, err = tx.setState(ctx, row, app.TenantUninstalled, actor, app.AuditTenantUninstalled)
+		var err error
+		out, err = tx.uninstallConnect(ctx, clientKey, actor)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: uninstall connect: %w", err)
 	}
 	return out, nil
+}
+
+func (s *Store) uninstallConnect(ctx context.Context, clientKey string, actor app.Actor) (*app.Tenant, error) {
+	row, err := s.findTenantRow(ctx, "client_key = ?", clientKey)
+	if err != nil {
+		return nil, err
+	}
+	if row == nil {
+		return nil, app.Errorf(app.ENOTFOUND, "tenant not found")
+	}
+	return s.setState(ctx, row, app.TenantUninstalled, actor, app.AuditTenantUninstalled)
 }
 
 // SetTenantEnabled records the Connect enabled or disabled callback. It is a

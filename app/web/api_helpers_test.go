@@ -200,7 +200,7 @@ func (e *apiEnv) installForge(siteName, cloudID, product string) *forgeTenant {
 	ft := &forgeTenant{e: e, installationID: "inst-" + siteName + "-" + product, siteName: siteName, product: product, cloudID: cloudID}
 	sys := e.sim.MintSystemToken(siteName, product, ft.installationID, time.Hour)
 	req, _ := http.NewRequest(http.MethodPost, e.app.BaseURL+"/forge/events", jsonBody(e.t, map[string]any{"eventType": app.ForgeEventInstalled, "installerAccountId": e.admin}))
-	req.Header.Set("Authorization", ft.as(e.admin))
+	req.Header.Set("Authorization", ft.event())
 	req.Header.Set("x-forge-oauth-system", sys)
 	r := e.send(req)
 	if r.status != http.StatusOK {
@@ -208,6 +208,21 @@ func (e *apiEnv) installForge(siteName, cloudID, product string) *forgeTenant {
 	}
 	ft.tenantID = r.json(e.t)["tenantId"].(string)
 	return ft
+}
+
+// event returns the Authorization header of the token Forge sends with a
+// lifecycle event: no principal, the lifecycle endpoint module.
+func (ft *forgeTenant) event() string {
+	ft.e.t.Helper()
+	tok, err := ft.e.host.Forge.MintToken(forgetest.Claims{
+		InstallationID: "ari:cloud:ecosystem::installation/" + ft.installationID,
+		APIBaseURL:     ft.e.simURL + "/ex/" + ft.product + "/" + ft.cloudID,
+		Module:         forge.Module{Type: "core:endpoint", Key: "lapse-lifecycle"},
+	})
+	if err != nil {
+		ft.e.t.Fatal(err)
+	}
+	return "Bearer " + tok
 }
 
 // as returns the Authorization header of a Forge invocation token whose

@@ -60,22 +60,27 @@ func (s *Server) authenticateConnect(ctx context.Context, c *gin.Context, mode c
 	return &app.Caller{Tenant: tenant, AccountID: claims.AccountID(), Method: method}, nil
 }
 
-// forgeAuth authenticates a Forge invocation token and resolves (or
-// creates) the tenant of its installation. It does not check the tenant's
-// state: the installed event must reach a tenant that Connect marked
-// uninstalled. Handlers check state themselves.
-func (s *Server) forgeAuth(c *gin.Context) {
-	caller, inv, err := s.authenticateForge(c.Request.Context(), c)
-	if err != nil {
-		s.fail(c, err)
-		return
+// forgeAuth authenticates a Forge invocation token for one of the routes
+// Forge calls by itself, admits only the invocations route serves, and
+// resolves (or creates) the tenant of the installation. It does not check
+// the tenant's state: the installed event must reach a tenant that Connect
+// marked uninstalled. Handlers check state themselves.
+func (s *Server) forgeAuth(route forgeRoute) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		caller, inv, err := s.authenticateForge(c.Request.Context(), c, route.admit)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.Set("forge_invocation", inv)
+		withCaller(c, caller)
+		c.Next()
 	}
-	c.Set("forge_invocation", inv)
-	withCaller(c, caller)
-	c.Next()
 }
 
-func (s *Server) authenticateForge(ctx context.Context, c *gin.Context) (*app.Caller, *forge.Invocation, error) {
+// authenticateForge verifies the token, then lets admit (nil for none)
+// refuse the invocation before any tenant is looked up or created.
+func (s *Server) authenticateForge(ctx context.Context, c *gin.Context, admit func(*forge.Invocation) error) (*app.Caller, *forge.Invocation, error) {
 	token, err := forge.BearerToken(c.Request)
 	if err != nil {
 		return nil, nil, err
@@ -88,6 +93,11 @@ func (s *Server) authenticateForge(ctx context.Context, c *gin.Context) (*app.Ca
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if admit != nil {
+		if err := admit(inv); err != nil {
+			return nil, nil, err
+		}
 	}
 	tenant, err := s.store.ResolveForgeTenant(ctx, app.ForgeInstallation{
 		InstallationID: inv.InstallationID(),
@@ -127,7 +137,7 @@ func (s *Server) apiAuth(c *gin.Context) {
 	var caller *app.Caller
 	var err error
 	if isBearer(c.GetHeader("Authorization")) {
-		caller, _, err = s.authenticateForge(c.Request.Context(), c)
+		caller, _, err = s.authenticateForge(c.Request.Context(), c, nil)
 		if err == nil && !caller.Tenant.State.Active() {
 			err = unauthorized(reasonTenantInactive)
 		}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -38,25 +39,47 @@ func newHostAllowList(globs []string) (hostAllowList, error) {
 	return l, nil
 }
 
-// allows reports whether rawURL is a URL Lapse may treat as a tenant site:
-// https on an allowed host, or plain http only on a loopback host that the
-// list names exactly (a local simulated site), never by a wildcard.
-func (l hostAllowList) allows(rawURL string) bool {
+// allowedHostsVar is the setting that fills the allow-list (cmd/lapse),
+// named in refusals so an operator knows what to change.
+const allowedHostsVar = "LAPSE_ALLOWED_HOSTS"
+
+// check returns nil when rawURL is a URL Lapse may treat as a tenant site,
+// else why not, in words for the operator's log. Allowed: https on the
+// default port (no port in the URL) on an allowed host; any port, and plain
+// http, only on a loopback host that the list names exactly (a local
+// simulated site), never by a wildcard. Atlassian sites never carry a port,
+// so a port is either a mistake or a signed install rebound to another
+// service on the same host.
+func (l hostAllowList) check(rawURL string) error {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return false
+	switch {
+	case err != nil || u.Host == "":
+		return errors.New("baseUrl is not an absolute URL")
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return errors.New("baseUrl carries user info, a query or a fragment")
 	}
 	host := strings.ToLower(u.Hostname())
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !isLoopback(host) || !l.exact[host] {
-			return false
+	if isLoopback(host) && l.exact[host] {
+		if u.Scheme != "https" && u.Scheme != "http" {
+			return fmt.Errorf("baseUrl scheme %q is not http or https", u.Scheme)
 		}
-	default:
-		return false
+		return nil
 	}
-	return l.matches(host)
+	switch {
+	case u.Scheme != "https":
+		return fmt.Errorf("baseUrl must use https (plain http only for a loopback host listed exactly in %s)", allowedHostsVar)
+	case hasPort(u.Host):
+		return fmt.Errorf("baseUrl must not name a port (another port only for a loopback host listed exactly in %s)", allowedHostsVar)
+	case !l.matches(host):
+		return fmt.Errorf("host %q matches no pattern in %s", host, allowedHostsVar)
+	}
+	return nil
+}
+
+// hasPort reports whether a URL host names a port, even an empty one
+// ("host:"), which url.URL.Port does not report.
+func hasPort(host string) bool {
+	return strings.LastIndex(host, ":") > strings.LastIndex(host, "]")
 }
 
 func (l hostAllowList) matches(host string) bool {

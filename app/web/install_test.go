@@ -1,13 +1,17 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +211,157 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// syncBuffer is a log sink the server's goroutines may write concurrently.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestInstall_ReplayAndRebind (#8 item 7): a signed install token acts
+// once. The same delivery again is acknowledged without effect; the same
+// token with another body (new secret, baseUrl on another port) is refused.
+// Sites must be https on the default port unless they are a loopback host
+// listed exactly, and a baseUrl move is audited with both ends.
+func TestInstall_ReplayAndRebind(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, d store.Dialect) {
+		var logs syncBuffer
+		e := newEnv(t, d, envOptions{logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		ctx := context.Background()
+		site := e.site("jira")
+		post := func(event, token string, body map[string]any) response {
+			return e.do(http.MethodPost, "/"+event, "JWT "+token, jsonBody(t, body))
+		}
+		token := func(event string) string {
+			tok, err := e.host.InstallToken(e.app, http.MethodPost, "/"+event, site, "557058:installer")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		auditCount := func(tenantID string) int {
+			evs, err := e.store.ListAuditEvents(ctx, tenantID, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(evs)
+		}
+
+		install := token("installed")
+		body := devsite.LifecyclePayload(e.app, site, "installed")
+		if r := post("installed", install, body); r.status != http.StatusNoContent {
+			t.Fatalf("install: %d %s", r.status, r.body)
+		}
+		tn, err := e.store.FindTenantByClientKey(ctx, site.ClientKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		audited := auditCount(tn.ID)
+
+		// A retried delivery: identical token and body.
+		if r := post("installed", install, body); r.status != http.StatusNoContent {
+			t.Fatalf("retried delivery: %d %s", r.status, r.body)
+		}
+		if n := auditCount(tn.ID); n != audited {
+			t.Fatalf("retried delivery had an effect: %d audit events, want %d", n, audited)
+		}
+
+		// The same token with a new secret and a baseUrl on another port.
+		attacker := *site
+		attacker.SharedSecret = "attacker-secret"
+		attacker.BaseURL = strings.Replace(site.BaseURL, "127.0.0.1:", "127.0.0.1:1", 1)
+		wantError(t, post("installed", install, devsite.LifecyclePayload(e.app, &attacker, "installed")), http.StatusUnauthorized, "unauthorized", "already used")
+		if r := e.do(http.MethodGet, "/api/v1/tenant", "JWT "+e.contextToken(site), nil); r.status != http.StatusOK {
+			t.Fatalf("the real secret stopped working after a replay: %d %s", r.status, r.body)
+		}
+		if r := e.do(http.MethodGet, "/api/v1/tenant", "JWT "+e.contextToken(&attacker), nil); r.status != http.StatusUnauthorized {
+			t.Fatalf("the replayed secret was stored: %d", r.status)
+		}
+		if got, _ := e.store.FindTenantByClientKey(ctx, site.ClientKey); got.BaseURL != site.BaseURL || auditCount(tn.ID) != audited {
+			t.Fatalf("replay changed the tenant: baseUrl %s", got.BaseURL)
+		}
+
+		// Non-loopback sites: https and the default port only. The refusal
+		// log names the baseUrl and the setting to change.
+		e.host.NowFunc = func() time.Time { return time.Now().Add(2 * time.Second) }
+		for _, bad := range []string{"https://acme.atlassian.net:8443", "http://acme.atlassian.net"} {
+			moved := *site
+			moved.BaseURL = bad
+			wantError(t, post("installed", token("installed"), devsite.LifecyclePayload(e.app, &moved, "installed")), http.StatusUnauthorized, "unauthorized", "not an allowed")
+			if !strings.Contains(logs.String(), bad) || !strings.Contains(logs.String(), "LAPSE_ALLOWED_HOSTS") {
+				t.Fatalf("refusal of %s not logged with the baseUrl and LAPSE_ALLOWED_HOSTS:\n%s", bad, logs.String())
+			}
+		}
+
+		// A genuine move (a site rename) is audited with before and after.
+		before := site.BaseURL
+		site.BaseURL = "https://renamed.atlassian.net"
+		e.host.NowFunc = func() time.Time { return time.Now().Add(4 * time.Second) }
+		if r := post("installed", token("installed"), devsite.LifecyclePayload(e.app, site, "installed")); r.status != http.StatusNoContent {
+			t.Fatalf("rename reinstall: %d %s", r.status, r.body)
+		}
+		evs, _ := e.store.ListAuditEvents(ctx, tn.ID, 100)
+		last := evs[len(evs)-1]
+		var data map[string]any
+		_ = json.Unmarshal(last.Data, &data)
+		if last.Action != "tenant.reinstalled" || data["baseUrlBefore"] != before || data["baseUrlAfter"] != site.BaseURL {
+			t.Fatalf("rename audited as %s %v, want tenant.reinstalled with baseUrlBefore %s", last.Action, data, before)
+		}
+
+		// A captured uninstall token cannot undo a later reinstall.
+		uninstall := token("uninstalled")
+		unBody := devsite.LifecyclePayload(e.app, site, "uninstalled")
+		if r := post("uninstalled", uninstall, unBody); r.status != http.StatusNoContent {
+			t.Fatalf("uninstall: %d %s", r.status, r.body)
+		}
+		e.host.NowFunc = func() time.Time { return time.Now().Add(6 * time.Second) }
+		if r := post("installed", token("installed"), devsite.LifecyclePayload(e.app, site, "installed")); r.status != http.StatusNoContent {
+			t.Fatalf("reinstall: %d %s", r.status, r.body)
+		}
+		if r := post("uninstalled", uninstall, unBody); r.status != http.StatusNoContent {
+			t.Fatalf("replayed uninstall: %d %s", r.status, r.body)
+		}
+		if got, _ := e.store.FindTenantByClientKey(ctx, site.ClientKey); !got.State.Active() {
+			t.Fatalf("a replayed uninstall token uninstalled the tenant (state %s)", got.State)
+		}
+	})
+}
+
+// TestInstall_KeyRefusalLogged (#8 item 9): an install refused because the
+// key host does not know the token's key is logged with the baseUrl and the
+// setting that chooses the key host.
+func TestInstall_KeyRefusalLogged(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	e := newEnv(t, store.SQLite, envOptions{logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	site := e.site("jira")
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": site.ClientKey, "aud": []string{e.app.BaseURL}, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+		"qsh": connect.QueryStringHash("POST", "/installed", "", ""),
+	})
+	tok.Header["kid"] = "rotated-away"
+	signed, err := tok.SignedString(hostKey(t, e.host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, e.do(http.MethodPost, "/installed", "JWT "+signed, jsonBody(t, devsite.LifecyclePayload(e.app, site, "installed"))),
+		http.StatusUnauthorized, "unauthorized", "unknown signing key")
+	if out := logs.String(); !strings.Contains(out, site.BaseURL) || !strings.Contains(out, "LAPSE_INSTALL_KEYS_URL") {
+		t.Fatalf("refusal not logged with the baseUrl and LAPSE_INSTALL_KEYS_URL:\n%s", out)
+	}
 }

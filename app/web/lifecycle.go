@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"github.com/lapsehq/lapse/app"
 	"github.com/lapsehq/lapse/app/connect"
 	"github.com/lapsehq/lapse/app/forge"
+	"github.com/lapsehq/lapse/app/store"
 )
 
 // lifecyclePayload is the body Atlassian posts to every Connect lifecycle
@@ -28,6 +31,10 @@ type lifecyclePayload struct {
 	OAuthClientID  string `json:"oauthClientId"`
 	EventType      string `json:"eventType"`
 	InstallationID string `json:"installationId"`
+
+	// bodyHash is the hex SHA-256 of the body as received, which tells a
+	// retried delivery of a signed token from a replay with another body.
+	bodyHash string
 }
 
 const maxSharedSecretLen = 512
@@ -45,6 +52,7 @@ func (s *Server) readLifecycle(c *gin.Context, eventType string) (*lifecyclePayl
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, app.Errorf(app.EINVALID, "request body is not a JSON lifecycle payload")
 	}
+	p.bodyHash = sha256Hex(body)
 	switch {
 	case p.EventType != eventType:
 		return nil, app.Errorf(app.EINVALID, "eventType must be %q on this route", eventType)
@@ -58,40 +66,75 @@ func (s *Server) readLifecycle(c *gin.Context, eventType string) (*lifecyclePayl
 	return &p, nil
 }
 
-// verifySignedInstall authenticates installed/uninstalled: the baseUrl host
-// must be allowed before its suffix selects Atlassian's key host, then the
-// RS256 token is verified in full (PLATFORM.md §2).
-func (s *Server) verifySignedInstall(ctx context.Context, c *gin.Context, p *lifecyclePayload) (*connect.Claims, error) {
-	if !s.hosts.allows(p.BaseURL) {
-		return nil, unauthorized("baseUrl is not an allowed Atlassian site")
+// verifySignedInstall authenticates installed/uninstalled: the baseUrl must
+// be allowed before its host suffix selects Atlassian's key host, then the
+// RS256 token is verified in full (PLATFORM.md §2). Refusals that an
+// operator can fix (allow-list, key host) are logged with the baseUrl and
+// the setting to change; the client only gets a safe reason.
+func (s *Server) verifySignedInstall(ctx context.Context, c *gin.Context, p *lifecyclePayload) (*connect.Claims, string, error) {
+	if err := s.hosts.check(p.BaseURL); err != nil {
+		s.log.WarnContext(ctx, "signed "+p.EventType+" refused: baseUrl not allowed",
+			"base_url", truncate(p.BaseURL, 200), "client_key", truncate(p.ClientKey, 100), "why", err.Error())
+		return nil, "", unauthorized("baseUrl is not an allowed Atlassian site")
 	}
 	token, err := connect.TokenFromRequest(c.Request)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	claims, err := s.installs.VerifyInstall(ctx, c.Request, token, p.ClientKey, p.BaseURL)
 	if err != nil && !connect.IsAuthError(err) {
-		// The key host could not be reached: not the caller's fault, and
-		// Atlassian lets the admin retry the install.
-		return nil, &app.Error{Code: app.EUNAVAILABLE, Message: "could not fetch Atlassian's install signing key; try again", Err: err}
+		s.log.WarnContext(ctx, "signed "+p.EventType+" refused: install key host unreachable",
+			"base_url", truncate(p.BaseURL, 200), "err", err, "fix", installKeysHint)
+		// Not the caller's fault, and Atlassian lets the admin retry.
+		return nil, "", &app.Error{Code: app.EUNAVAILABLE, Message: "could not fetch Atlassian's install signing key; try again", Err: err}
 	}
-	return claims, err
+	var ae *connect.AuthError
+	if errors.As(err, &ae) && ae.Reason == connect.ReasonUnknownKey {
+		s.log.WarnContext(ctx, "signed "+p.EventType+" refused: the install key host does not know the token's key",
+			"base_url", truncate(p.BaseURL, 200), "err", err, "fix", installKeysHint)
+	}
+	return claims, token, err
 }
 
-// readSignedLifecycle reads an installed or uninstalled callback and
-// verifies its signed-install token.
-func (s *Server) readSignedLifecycle(c *gin.Context, eventType string) (*lifecyclePayload, *connect.Claims, error) {
+// installKeysHint names the settings behind the key host choice.
+const installKeysHint = "the key host is chosen from the baseUrl's domain (PLATFORM.md §2.2); " +
+	"for a site that is not on an Atlassian domain set LAPSE_INSTALL_KEYS_URL to its key server"
+
+// readSignedLifecycle reads an installed or uninstalled callback, verifies
+// its signed-install token and identifies the delivery, so the store can
+// let the token act once.
+func (s *Server) readSignedLifecycle(c *gin.Context, eventType string) (*lifecyclePayload, *connect.Claims, store.SignedDelivery, error) {
 	p, err := s.readLifecycle(c, eventType)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, store.SignedDelivery{}, err
 	}
-	claims, err := s.verifySignedInstall(c.Request.Context(), c, p)
-	return p, claims, err
+	claims, token, err := s.verifySignedInstall(c.Request.Context(), c, p)
+	if err != nil {
+		return nil, nil, store.SignedDelivery{}, err
+	}
+	d := store.SignedDelivery{
+		TokenHash: sha256Hex([]byte(token)),
+		BodyHash:  p.bodyHash,
+		// The token verifies until exp plus leeway; after that a replay
+		// fails verification and need not be remembered.
+		ExpiresAt: claims.ExpiresAt.Add(s.installs.Leeway),
+	}
+	return p, claims, d, nil
+}
+
+// errInstallTokenReused is the client's answer to a signed token replayed
+// with another body: an authentication failure, so 401, not 409 (which
+// Atlassian treats as "retry later").
+var errInstallTokenReused = unauthorized("this signed lifecycle token was already used")
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func (s *Server) handleInstalled(c *gin.Context) {
 	ctx := c.Request.Context()
-	p, claims, err := s.readSignedLifecycle(c, "installed")
+	p, claims, delivery, err := s.readSignedLifecycle(c, "installed")
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -101,9 +144,19 @@ func (s *Server) handleInstalled(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	t, err := s.store.InstallConnect(ctx, in)
-	if err != nil {
+	t, replayed, err := s.store.InstallConnectSigned(ctx, in, delivery)
+	if errors.Is(err, store.ErrInstallTokenReused) {
+		s.log.WarnContext(ctx, "signed installed refused: token replayed with another body", "client_key", p.ClientKey, "base_url", truncate(p.BaseURL, 200))
+		s.fail(c, errInstallTokenReused)
+		return
+	} else if err != nil {
 		s.fail(c, err)
+		return
+	}
+	if replayed {
+		// A retried delivery: it was acted on the first time.
+		s.log.InfoContext(ctx, "connect installed: repeated delivery, no effect", "client_key", p.ClientKey)
+		c.Status(http.StatusNoContent)
 		return
 	}
 	s.log.InfoContext(ctx, "connect installed", "tenant_id", t.ID, "product", t.Product, "base_url", t.BaseURL)
@@ -137,18 +190,24 @@ func (s *Server) connectInstall(p *lifecyclePayload, claims *connect.Claims) (ap
 
 func (s *Server) handleUninstalled(c *gin.Context) {
 	ctx := c.Request.Context()
-	p, claims, err := s.readSignedLifecycle(c, "uninstalled")
+	p, claims, delivery, err := s.readSignedLifecycle(c, "uninstalled")
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	_, err = s.store.UninstallConnect(ctx, p.ClientKey, app.Actor{Type: app.ActorInstaller, ID: claims.Subject})
+	_, err = s.store.UninstallConnectSigned(ctx, p.ClientKey, app.Actor{Type: app.ActorInstaller, ID: claims.Subject}, delivery)
+	if errors.Is(err, store.ErrInstallTokenReused) {
+		s.log.WarnContext(ctx, "signed uninstalled refused: token replayed with another body", "client_key", p.ClientKey)
+		s.fail(c, errInstallTokenReused)
+		return
+	}
 	if err != nil && app.ErrorCode(err) != app.ENOTFOUND {
 		s.fail(c, err)
 		return
 	}
 	// An uninstall of a site Lapse never knew is answered like any other:
-	// there is nothing to keep, and Atlassian must not retry it.
+	// there is nothing to keep, and Atlassian must not retry it. A repeated
+	// delivery is answered the same way, without effect.
 	c.Status(http.StatusNoContent)
 }
 

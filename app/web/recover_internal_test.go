@@ -57,11 +57,22 @@ func TestHostAllowList(t *testing.T) {
 		{"https://acme.jira.com", true},                //
 		{"javascript:alert(1)", false},                 //
 		{"", false},                                    //
+		// Only the default port, except on a loopback host listed exactly
+		// (#8 item 7: a signed install rebound to another port).
+		{"https://acme.atlassian.net:8443", false},
+		{"https://acme.atlassian.net:443", false},
+		{"https://acme.atlassian.net:", false},
+		{"https://127.0.0.1:9443", true},
 	}
 	for _, tc := range cases {
-		if got := l.allows(tc.url); got != tc.want {
-			t.Errorf("allows(%q) = %v, want %v", tc.url, got, tc.want)
+		err := l.check(tc.url)
+		if got := err == nil; got != tc.want {
+			t.Errorf("check(%q) = %v, want allowed=%v", tc.url, err, tc.want)
 		}
+	}
+	// A refusal names the setting to change.
+	if err := l.check("https://acme.example.com"); err == nil || !strings.Contains(err.Error(), "LAPSE_ALLOWED_HOSTS") {
+		t.Errorf("refusal %v does not name LAPSE_ALLOWED_HOSTS", err)
 	}
 	if _, err := newHostAllowList([]string{"[bad"}); err == nil {
 		t.Error("a malformed pattern was accepted")

@@ -140,8 +140,8 @@ func (s *Server) routes() *gin.Engine {
 
 	g.GET("/admin", s.connectAuth(connect.QSHExact), s.handleAdminPage)
 
-	g.POST("/forge/events", s.limitBody, s.forgeAuth, s.handleForgeEvent)
-	g.POST("/forge/scheduled", s.limitBody, s.forgeAuth, s.handleForgeScheduled)
+	g.POST("/forge/events", s.limitBody, s.forgeAuth(forgeEventsRoute), s.handleForgeEvent)
+	g.POST("/forge/scheduled", s.limitBody, s.forgeAuth(forgeScheduledRoute), s.handleForgeScheduled)
 
 	api := g.Group("/api/v1", s.apiAuth)
 	api.GET("/tenant", s.handleTenantShow)

@@ -29,8 +29,10 @@ const (
 	DefaultAPIBaseURL     = "https://api.atlassian.com/ex/jira/" + DefaultCloudID
 	DefaultAppVersion     = "1.0.0"
 	DefaultModuleType     = "core:endpoint"
-	DefaultModuleKey      = "lapse-remote"
-	DefaultEnvironmentID  = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+	// DefaultModuleKey is the endpoint module the Custom UI pages invoke
+	// (descriptor/manifest.yml); a token never names a remote.
+	DefaultModuleKey     = "lapse-api"
+	DefaultEnvironmentID = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 	// DefaultTTL is the lifetime of minted tokens when ExpiresAt is zero.
 	DefaultTTL = 5 * time.Minute
 	// JWKSPath is where Handler serves the key set, as on Atlassian's CDN.
