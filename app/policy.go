@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Policy modes: a new install starts in dry run.
@@ -34,7 +36,18 @@ const (
 	DefaultMaxRemovalShare = 0.10
 	DefaultScanTime        = "03:00"
 	DefaultJitterMinutes   = 30
+	// MaxBrakeOffJustification caps brake.offJustification: a sentence or
+	// two for the audit trail, not a document.
+	MaxBrakeOffJustification = 500
 )
+
+// Brake is the safety brake's switch. It is on unless an admin turns it off
+// explicitly, with a reason that goes into the audit trail: no zero, empty
+// or omitted value can turn it off.
+type Brake struct {
+	Off              bool   `json:"off"`
+	OffJustification string `json:"offJustification,omitempty"`
+}
 
 // ProductRule is the inactivity rule of one product (a product key such as
 // jira-software or confluence).
@@ -65,7 +78,9 @@ type Policy struct {
 	Unmanaged              string   `json:"unmanaged"`
 	// Safety brake: a run that would remove more than MaxRemovals accounts,
 	// or more than MaxRemovalShare of a product's users, removes nothing and
-	// waits for an admin's approval.
+	// waits for an admin's approval, unless Brake.Off. The data-sanity hold
+	// of app/policy applies either way.
+	Brake           Brake   `json:"brake"`
 	MaxRemovals     int     `json:"maxRemovals"`
 	MaxRemovalShare float64 `json:"maxRemovalShare"`
 	// Schedule: daily at ScanTime (HH:MM) in TimeZone, plus up to
@@ -124,17 +139,12 @@ func (p *Policy) Validate() error {
 	if !slices.Contains([]string{UnmanagedInclude, UnmanagedExclude, UnmanagedReportOnly}, p.Unmanaged) {
 		add("unmanaged must be %q, %q or %q", UnmanagedInclude, UnmanagedExclude, UnmanagedReportOnly)
 	}
-	if p.MaxRemovals < 0 {
-		add("maxRemovals must be 0 or more")
+	problems = append(problems, p.brakeProblems()...)
+	if !validTimeZone(p.TimeZone) {
+		add("timeZone must be an IANA time zone such as Europe/Berlin or UTC (not empty, not Local: the server's own zone is not the site's)")
 	}
-	if p.MaxRemovalShare < 0 || p.MaxRemovalShare > 1 {
-		add("maxRemovalShare must be between 0 and 1")
-	}
-	if _, err := time.LoadLocation(p.TimeZone); err != nil || p.TimeZone == "" {
-		add("timeZone must be an IANA time zone such as Europe/Berlin")
-	}
-	if _, err := time.Parse("15:04", p.ScanTime); err != nil {
-		add("scanTime must be HH:MM (24-hour)")
+	if !validScanTime(p.ScanTime) {
+		add("scanTime must be HH:MM, 24-hour with two digits each, such as 03:00")
 	}
 	if p.JitterMinutes < 0 || p.JitterMinutes > 240 {
 		add("jitterMinutes must be between 0 and 240")
@@ -152,6 +162,95 @@ func (p *Policy) Validate() error {
 		return Errorf(EINVALID, "invalid policy: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// brakeOffHint tells an admin how to turn the brake off, since a zero limit
+// no longer does.
+const brakeOffHint = "to run without limits, turn the safety brake off explicitly: brake.off true with a brake.offJustification"
+
+// brakeProblems checks the brake. The limits must be real limits whether
+// the brake is on or off, so that turning it back on restores them and no
+// stored zero can be read as "unlimited".
+func (p *Policy) brakeProblems() []string {
+	var problems []string
+	if p.MaxRemovals < 1 {
+		problems = append(problems, "maxRemovals must be 1 or more ("+brakeOffHint+")")
+	}
+	// The negated form also refuses NaN.
+	if !(p.MaxRemovalShare > 0 && p.MaxRemovalShare <= 1) {
+		problems = append(problems, "maxRemovalShare must be more than 0 and at most 1 ("+brakeOffHint+")")
+	}
+	why := strings.TrimSpace(p.Brake.OffJustification)
+	switch {
+	case p.Brake.Off && why == "":
+		problems = append(problems, "brake.offJustification is required when brake.off is true: say why this policy may remove any number of accounts without an approval")
+	case !p.Brake.Off && p.Brake.OffJustification != "":
+		problems = append(problems, "brake.offJustification is only allowed when brake.off is true (remove it, or set brake.off)")
+	}
+	if n := utf8.RuneCountInString(p.Brake.OffJustification); n > MaxBrakeOffJustification {
+		problems = append(problems, fmt.Sprintf("brake.offJustification must be at most %d characters (it has %d)", MaxBrakeOffJustification, n))
+	}
+	if strings.ContainsFunc(p.Brake.OffJustification, unicode.IsControl) {
+		problems = append(problems, "brake.offJustification must be one line of text without control characters")
+	}
+	return problems
+}
+
+// BrakeLimits returns the limits the safety brake applies. A limit of zero
+// or less is never "no limit": policy versions saved before the brake had
+// its explicit off switch may hold 0, which meant "no limit" by accident,
+// and such a limit reads as the default.
+func (p *Policy) BrakeLimits() (maxRemovals int, maxRemovalShare float64) {
+	maxRemovals, maxRemovalShare = p.MaxRemovals, p.MaxRemovalShare
+	if maxRemovals < 1 {
+		maxRemovals = DefaultMaxRemovals
+	}
+	if !(maxRemovalShare > 0) {
+		maxRemovalShare = DefaultMaxRemovalShare
+	}
+	return maxRemovals, maxRemovalShare
+}
+
+// validTimeZone accepts IANA names only. time.LoadLocation also accepts
+// "Local" (the server's zone, which differs between replicas and has
+// nothing to do with the site) and "" (UTC, by accident of an omitted field).
+func validTimeZone(name string) bool {
+	if name == "" || name == "Local" {
+		return false
+	}
+	_, err := time.LoadLocation(name)
+	return err == nil
+}
+
+// validScanTime accepts exactly HH:MM. time.Parse("15:04", …) also accepts
+// one-digit hours such as 3:00.
+func validScanTime(s string) bool {
+	if len(s) != 5 || s[2] != ':' {
+		return false
+	}
+	digits := s[:2] + s[3:]
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	hour, minute := int(s[0]-'0')*10+int(s[1]-'0'), int(s[3]-'0')*10+int(s[4]-'0')
+	return hour <= 23 && minute <= 59
+}
+
+// Warnings are what an admin should know about a valid policy: settings
+// that are allowed but weaken it or do nothing. mailConfigured says whether
+// this deployment can send warning e-mails.
+func (p *Policy) Warnings(mailConfigured bool) []string {
+	warnings := []string{}
+	if p.Brake.Off {
+		warnings = append(warnings, fmt.Sprintf("The safety brake is off: a scan in enforce mode removes every account the policy selects, "+
+			"however many, without waiting for an approval (justification: %q). The data-sanity hold still applies.", p.Brake.OffJustification))
+	}
+	if p.WarningDays > 0 && !mailConfigured {
+		warnings = append(warnings, "A warning period is set but no mail relay is configured (LAPSE_SMTP_URL), so no warning e-mails will be sent")
+	}
+	return warnings
 }
 
 // GrantPath is one step of a billable path: membership in a group grants

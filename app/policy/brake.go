@@ -32,6 +32,9 @@ const (
 // is true the run removes nothing and waits for an admin's approval.
 type BrakeResult struct {
 	Held bool `json:"held"`
+	// Off records that the policy had the brake's limits turned off
+	// explicitly (brake.off); the data-sanity hold still applied.
+	Off bool `json:"off,omitempty"`
 	// Reasons explains every limit that was crossed, in a stable order.
 	Reasons []string `json:"reasons,omitempty"`
 	// Removals is the number of distinct accounts with at least one remove
@@ -68,16 +71,19 @@ type productTally struct {
 // can only make its removal share larger, never hide it.
 //
 // The run is held when
-//   - more than p.MaxRemovals distinct accounts would be removed (when
-//     MaxRemovals > 0);
+//   - more than p.MaxRemovals distinct accounts would be removed;
 //   - for any product, removals / users is greater than p.MaxRemovalShare
-//     (when MaxRemovalShare > 0 and users > 0);
+//     (when users > 0);
 //   - for any product with at least SanityMinUsers users and in-scope
 //     decisions, more than SanityMaxInactiveShare of its in-scope decisions
 //     are inactive, or more than SanityMaxUnknownShare are unknown: the
 //     activity data looks wrong. The sanity check applies whatever the
 //     limits say, even in a run that would remove nobody: bad data also
 //     spoils the run's evidence.
+//
+// The two limits apply unless the policy turns the brake off explicitly
+// (p.Brake.Off); a limit of zero or less is read as its default
+// (app.Policy.BrakeLimits), never as "no limit".
 //
 // Only remove decisions count as removals: pending, handoff and report_only
 // decisions change nothing in this run.
@@ -114,13 +120,15 @@ func CheckBrake(p app.Policy, decisions []app.Decision, usersPerProduct map[stri
 		}
 	}
 
-	res := BrakeResult{Removals: len(removedAccounts), PerProduct: make(map[string]ProductCount, len(tallies))}
+	res := BrakeResult{Off: p.Brake.Off, Removals: len(removedAccounts), PerProduct: make(map[string]ProductCount, len(tallies))}
 	hold := func(format string, args ...any) {
 		res.Held = true
 		res.Reasons = append(res.Reasons, fmt.Sprintf(format, args...))
 	}
-	if p.MaxRemovals > 0 && res.Removals > p.MaxRemovals {
-		hold("%d accounts to remove exceed maxRemovals=%d", res.Removals, p.MaxRemovals)
+	limitsOn := !p.Brake.Off
+	maxRemovals, maxShare := p.BrakeLimits()
+	if limitsOn && res.Removals > maxRemovals {
+		hold("%d accounts to remove exceed maxRemovals=%d", res.Removals, maxRemovals)
 	}
 
 	products := make([]string, 0, len(tallies))
@@ -143,9 +151,9 @@ func CheckBrake(p app.Policy, decisions []app.Decision, usersPerProduct map[stri
 		}
 		res.PerProduct[prod] = pc
 
-		if p.MaxRemovalShare > 0 && users > 0 && pc.Share > p.MaxRemovalShare {
+		if limitsOn && users > 0 && pc.Share > maxShare {
 			hold("%s: %d of %d users to remove (%.1f%%) exceed maxRemovalShare=%g",
-				prod, pc.Removals, users, pc.Share*100, p.MaxRemovalShare)
+				prod, pc.Removals, users, pc.Share*100, maxShare)
 		}
 		if users < SanityMinUsers || t.inScope < SanityMinUsers {
 			continue

@@ -34,6 +34,7 @@ func TestCheckBrake(t *testing.T) {
 		name         string
 		maxRemovals  int
 		maxShare     float64
+		off          bool // brake.off with a justification
 		decisions    []app.Decision
 		users        map[string]int
 		wantHeld     bool
@@ -80,7 +81,20 @@ func TestCheckBrake(t *testing.T) {
 			wantHeld:  true, wantRemovals: 2,
 			wantReasons: []string{"jira-software: 2 of 10 users to remove (20.0%)"},
 			wantProduct: map[string]policy.ProductCount{jira: {Users: 10, Removals: 2, Share: 0.2}}},
-		{name: "zero_limits_disable_brake", maxRemovals: 0, maxShare: 0,
+		// A zero limit is not "no limit": it reads as the default. Only the
+		// explicit off switch turns the limits off.
+		{name: "zero_limits_read_as_defaults", maxRemovals: 0, maxShare: 0,
+			decisions: concat(batch(jira, app.OutcomeRemove, "r", 500), batch(jira, app.OutcomeKeep, "k", 500)),
+			users:     map[string]int{jira: 1000},
+			wantHeld:  true, wantRemovals: 500,
+			wantReasons: []string{"500 accounts to remove exceed maxRemovals=50",
+				"jira-software: 500 of 1000 users to remove (50.0%) exceed maxRemovalShare=0.1"}},
+		{name: "negative_limits_read_as_defaults", maxRemovals: -1, maxShare: -0.5,
+			decisions: concat(batch(jira, app.OutcomeRemove, "r", 51), batch(jira, app.OutcomeKeep, "k", 949)),
+			users:     map[string]int{jira: 1000},
+			wantHeld:  true, wantRemovals: 51,
+			wantReasons: []string{"51 accounts to remove exceed maxRemovals=50"}},
+		{name: "explicit_off_ignores_limits", maxRemovals: 5, maxShare: 0.05, off: true,
 			decisions:    concat(batch(jira, app.OutcomeRemove, "r", 500), batch(jira, app.OutcomeKeep, "k", 500)),
 			users:        map[string]int{jira: 1000},
 			wantRemovals: 500},
@@ -95,53 +109,54 @@ func TestCheckBrake(t *testing.T) {
 			wantHeld:  true, wantRemovals: 6,
 			wantReasons: []string{"exceed maxRemovals=5", "exceed maxRemovalShare=0.05"}},
 
-		// Data sanity.
-		{name: "sanity_too_many_inactive",
+		// Data sanity, with the limits explicitly off: the check holds
+		// regardless of them.
+		{name: "sanity_too_many_inactive", off: true,
 			decisions: concat(batch(confluence, app.OutcomeRemove, "r", 50), batch(confluence, app.OutcomeHandoff, "h", 30),
 				batch(confluence, app.OutcomeReportOnly, "o", 15), batch(confluence, app.OutcomeKeep, "k", 5)),
 			users:    map[string]int{confluence: 100},
 			wantHeld: true, wantRemovals: 50,
 			wantReasons: []string{"activity data looks wrong: confluence: 95 of 100 in-scope accounts (95.0%) look inactive"}},
-		{name: "sanity_inactive_at_limit",
+		{name: "sanity_inactive_at_limit", off: true,
 			decisions:    concat(batch(confluence, app.OutcomeRemove, "r", 90), batch(confluence, app.OutcomeKeep, "k", 10)),
 			users:        map[string]int{confluence: 100},
 			wantRemovals: 90},
-		{name: "sanity_ignores_out_of_scope_and_counts_exempt",
+		{name: "sanity_ignores_out_of_scope_and_counts_exempt", off: true,
 			// 19 inactive of 20 in scope is 95%, whatever the out-of-scope rows say.
 			decisions: concat(batch(confluence, app.OutcomeRemove, "r", 19), batch(confluence, app.OutcomeExempt, "e", 1),
 				batch(confluence, app.OutcomeOutOfScope, "x", 80)),
 			users:    map[string]int{confluence: 100},
 			wantHeld: true, wantRemovals: 19,
 			wantReasons: []string{"confluence: 19 of 20 in-scope accounts"}},
-		{name: "sanity_skips_small_products",
+		{name: "sanity_skips_small_products", off: true,
 			decisions:    batch(confluence, app.OutcomeRemove, "r", 19),
 			users:        map[string]int{confluence: 19},
 			wantRemovals: 19},
-		{name: "sanity_needs_enough_decisions",
+		{name: "sanity_needs_enough_decisions", off: true,
 			// A run that decided on only 5 of 100 users says nothing about the data.
 			decisions:    batch(confluence, app.OutcomeReportOnly, "o", 5),
 			users:        map[string]int{confluence: 100},
 			wantRemovals: 0},
-		{name: "sanity_small_product_by_decisions",
+		{name: "sanity_small_product_by_decisions", off: true,
 			decisions:    batch(confluence, app.OutcomeUnknown, "u", 19),
 			users:        nil,
 			wantRemovals: 0},
-		{name: "sanity_too_many_unknown",
+		{name: "sanity_too_many_unknown", off: true,
 			decisions:   concat(batch(jira, app.OutcomeUnknown, "u", 51), batch(jira, app.OutcomeKeep, "k", 49)),
 			users:       map[string]int{jira: 100},
 			wantHeld:    true,
 			wantReasons: []string{"activity data looks wrong: jira-software: activity of 51 of 100 in-scope accounts (51.0%) is unknown"}},
-		{name: "sanity_unknown_at_limit",
+		{name: "sanity_unknown_at_limit", off: true,
 			decisions: concat(batch(jira, app.OutcomeUnknown, "u", 50), batch(jira, app.OutcomeKeep, "k", 50)),
 			users:     map[string]int{jira: 100}},
-		{name: "sanity_per_product_in_product_order",
+		{name: "sanity_per_product_in_product_order", off: true,
 			decisions: concat(batch(jira, app.OutcomeUnknown, "u", 60), batch(jira, app.OutcomeKeep, "k", 40),
 				batch(confluence, app.OutcomeReportOnly, "o", 40)),
 			users:    map[string]int{jira: 100, confluence: 40},
 			wantHeld: true,
 			wantReasons: []string{"confluence: 40 of 40 in-scope accounts (100.0%) look inactive",
 				"jira-software: activity of 60 of 100"}},
-		{name: "no_decisions",
+		{name: "no_decisions", off: true,
 			users:       map[string]int{jira: 100},
 			wantProduct: map[string]policy.ProductCount{jira: {Users: 100}}},
 	}
@@ -150,7 +165,13 @@ func TestCheckBrake(t *testing.T) {
 			t.Parallel()
 			p := basePolicy()
 			p.MaxRemovals, p.MaxRemovalShare = tc.maxRemovals, tc.maxShare
+			if tc.off {
+				p.Brake = app.Brake{Off: true, OffJustification: "test"}
+			}
 			got := policy.CheckBrake(p, tc.decisions, tc.users)
+			if got.Off != tc.off {
+				t.Errorf("Off = %v, want %v", got.Off, tc.off)
+			}
 			if got.Held != tc.wantHeld {
 				t.Errorf("Held = %v, want %v (reasons %q)", got.Held, tc.wantHeld, got.Reasons)
 			}
@@ -178,7 +199,7 @@ func TestCheckBrake(t *testing.T) {
 func TestCheckBrake_EndToEnd(t *testing.T) {
 	t.Parallel()
 	p := basePolicy()
-	p.MaxRemovals, p.MaxRemovalShare = 0, 0
+	p.Brake = app.Brake{Off: true, OffJustification: "test: remove every inactive account"}
 	var decisions []app.Decision
 	for i := range 30 {
 		acc := baseAccount(0)
@@ -192,5 +213,38 @@ func TestCheckBrake_EndToEnd(t *testing.T) {
 	}
 	if !strings.HasPrefix(got.Reasons[0], "activity data looks wrong: ") {
 		t.Errorf("reason %q", got.Reasons[0])
+	}
+}
+
+// TestCheckBrake_ZeroLimitsAreNotUnlimited evaluates an organization in
+// which 43 of 100 Jira users are inactive, the share a scan once removed
+// without a hold because the policy's limits were 0. Zero limits hold the
+// run at the defaults; only the explicit off switch lets it remove them all.
+func TestCheckBrake_ZeroLimitsAreNotUnlimited(t *testing.T) {
+	t.Parallel()
+	var decisions []app.Decision
+	p := basePolicy()
+	for i := range 100 {
+		days := 5
+		if i < 43 {
+			days = 200
+		}
+		acc := baseAccount(days)
+		acc.AccountID = fmt.Sprintf("acc-%d", i)
+		decisions = append(decisions, policy.Evaluate(p, acc, now)...)
+	}
+	users := map[string]int{jira: 100}
+
+	p.MaxRemovals, p.MaxRemovalShare = 0, 0
+	zero := policy.CheckBrake(p, decisions, users)
+	if !zero.Held || zero.Off || zero.Removals != 43 ||
+		!reflect.DeepEqual(zero.Reasons, []string{"jira-software: 43 of 100 users to remove (43.0%) exceed maxRemovalShare=0.1"}) {
+		t.Fatalf("zero limits: %+v, want held by the default share limit", zero)
+	}
+
+	p.Brake = app.Brake{Off: true, OffJustification: "test: remove every inactive account"}
+	off := policy.CheckBrake(p, decisions, users)
+	if off.Held || !off.Off || off.Removals != 43 {
+		t.Fatalf("brake off: %+v, want 43 removals without a hold", off)
 	}
 }

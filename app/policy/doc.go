@@ -101,5 +101,7 @@
 //
 // CheckBrake is the safety brake of a whole run (absolute and per-product
 // limits plus a data-sanity check); a held run removes nothing until an
-// admin approves it. Summarize counts decisions for the scan record.
+// admin approves it. Only the policy's explicit brake.off turns the limits
+// off (a zero limit reads as the default); the data-sanity check always
+// applies. Summarize counts decisions for the scan record.
 package policy

@@ -77,7 +77,7 @@ func TestScan_DryRunChangesNothing(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			f := setup(t, d, 400)
-			f.savePolicy(t, func(p *app.Policy) { p.MaxRemovals, p.MaxRemovalShare = 0, 0 })
+			f.savePolicy(t, brakeOff)
 			run, err := f.runner.Run(context.Background(), f.tenant.ID, "", app.TriggerManual)
 			if err != nil || run.Status != app.ScanCompleted || run.Mode != app.ModeDryRun {
 				t.Fatalf("run = %+v, %v", run, err)
@@ -114,7 +114,7 @@ func TestScan_EnforceRemovesExactlyThePlannedMemberships(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			f := setup(t, d, 400)
-			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+			f.savePolicy(t, func(p *app.Policy) { p.Mode = app.ModeEnforce; brakeOff(p) })
 			ctx := context.Background()
 			run, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
 			if err != nil || run.Status != app.ScanCompleted {
@@ -188,7 +188,7 @@ func TestScan_BrakeHoldsTheRun(t *testing.T) {
 func TestScan_HeldThenApproved(t *testing.T) {
 	t.Parallel()
 	f := setup(t, store.SQLite, 300)
-	f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 3, 0 })
+	f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals = app.ModeEnforce, 3 })
 	ctx := context.Background()
 	held, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
 	if err != nil || held.Status != app.ScanHeld || len(f.srv.Ledger()) != 0 {
@@ -226,7 +226,7 @@ func TestScan_HeldThenApproved(t *testing.T) {
 func TestScan_ResumesAfterDeadWorker(t *testing.T) {
 	t.Parallel()
 	f := setup(t, store.SQLite, 300)
-	f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+	f.savePolicy(t, func(p *app.Policy) { p.Mode = app.ModeEnforce; brakeOff(p) })
 	ctx := context.Background()
 	pol, _ := f.st.Policy(ctx, f.tenant.ID, nil)
 	run, err := f.st.StartScan(ctx, f.tenant.ID, "", app.TriggerSchedule, pol)
@@ -295,7 +295,7 @@ func TestScan_Restore(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			f := setup(t, d, 300)
-			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+			f.savePolicy(t, func(p *app.Policy) { p.Mode = app.ModeEnforce; brakeOff(p) })
 			ctx := context.Background()
 			if _, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual); err != nil {
 				t.Fatal(err)
@@ -360,7 +360,7 @@ func TestScan_BadActivityDataIsHeld(t *testing.T) {
 			t.Parallel()
 			f := setupParams(t, store.SQLite, tc.params)
 			f.srv.SetAdminBehavior(tc.behavior)
-			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare, p.GraceDays = app.ModeEnforce, 0, 0, 0 })
+			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.GraceDays = app.ModeEnforce, 0; brakeOff(p) })
 			run, err := f.runner.Run(context.Background(), f.tenant.ID, "", app.TriggerManual)
 			if err != nil {
 				t.Fatal(err)
@@ -387,7 +387,7 @@ func TestScan_QueuesWarningsForPendingAccounts(t *testing.T) {
 			t.Parallel()
 			f := setup(t, d, 400)
 			ctx := context.Background()
-			f.savePolicy(t, func(p *app.Policy) { p.WarningDays, p.MaxRemovals, p.MaxRemovalShare = 30, 0, 0 })
+			f.savePolicy(t, func(p *app.Policy) { p.WarningDays = 30; brakeOff(p) })
 			f.runner.QueueWarnings = true
 			dry, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)
 			if err != nil || dry.Mode != app.ModeDryRun {
@@ -461,7 +461,7 @@ func TestScan_CancelStopsBetweenRemovals(t *testing.T) {
 			t.Parallel()
 			f := setup(t, d, 400)
 			ctx := context.Background()
-			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+			f.savePolicy(t, func(p *app.Policy) { p.Mode = app.ModeEnforce; brakeOff(p) })
 			req, _ := http.NewRequest(http.MethodPatch, f.srv.BaseURL()+"/_devsite/faults", strings.NewReader(`{"fixedLatency": "25ms"}`))
 			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("faults: %v %v", resp, err)
@@ -529,7 +529,7 @@ func TestScan_SettleReadsBackOpenIntents(t *testing.T) {
 			t.Parallel()
 			f := setup(t, d, 400)
 			ctx := context.Background()
-			f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+			f.savePolicy(t, func(p *app.Policy) { p.Mode = app.ModeEnforce; brakeOff(p) })
 			// A dry run plans; its snapshot gives two real memberships.
 			f.savePolicy(t, func(p *app.Policy) { p.Mode = app.ModeDryRun })
 			dry, err := f.runner.Run(ctx, f.tenant.ID, "", app.TriggerManual)

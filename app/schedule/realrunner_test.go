@@ -129,7 +129,8 @@ func TestScheduler_WarningEmails(t *testing.T) {
 				t.Fatal(err)
 			}
 			pol, _ := st.Policy(ctx, tn.ID, tn.Product.PolicyProducts())
-			pol.Mode, pol.WarningDays, pol.MaxRemovals, pol.MaxRemovalShare = app.ModeEnforce, 30, 0, 0
+			pol.Mode, pol.WarningDays = app.ModeEnforce, 30
+			pol.Brake = app.Brake{Off: true, OffJustification: "test: every inactive account is removed"}
 			if _, err := st.SavePolicy(ctx, tn.ID, *pol, pol.Version, admin, nil); err != nil {
 				t.Fatal(err)
 			}

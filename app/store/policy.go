@@ -48,11 +48,17 @@ func (s *Store) PolicyVersion(ctx context.Context, tenantID string, version int)
 	return toPolicy(&rows[0])
 }
 
+// toPolicy reads a stored version. Versions saved before the brake had its
+// explicit off switch have no "brake" and may hold a limit of 0, which then
+// meant "no limit" by accident: such a version reads with the brake on and
+// the default limit in place of the 0, the safe reading. The stored body
+// stays as it was saved (it is what the audit trail recorded).
 func toPolicy(r *policyRow) (*app.Policy, error) {
 	var p app.Policy
 	if err := json.Unmarshal([]byte(r.Body), &p); err != nil {
 		return nil, fmt.Errorf("store: policy %s v%d: %w", r.TenantID, r.Version, err)
 	}
+	p.MaxRemovals, p.MaxRemovalShare = p.BrakeLimits()
 	p.TenantID, p.Version, p.UpdatedAt, p.UpdatedBy = r.TenantID, r.Version, r.CreatedAt.UTC(), r.CreatedBy
 	return &p, nil
 }
@@ -83,6 +89,11 @@ func (s *Store) SavePolicy(ctx context.Context, tenantID string, p app.Policy, b
 		}
 		row := policyRow{TenantID: tenantID, Version: p.Version, Body: string(body), CreatedAt: s.nowUTC(), CreatedBy: actor.ID}
 		if err := tx.db.WithContext(ctx).Create(&row).Error; err != nil {
+			// On PostgreSQL a concurrent save read the same version and
+			// committed the next one first: the same conflict as above.
+			if isUniqueViolation(err) {
+				return app.Errorf(app.ECONFLICT, "the policy changed since version %d (another change was saved at the same time); reload it and apply your change again", baseVersion)
+			}
 			return err
 		}
 		if saved, err = toPolicy(&row); err != nil {

@@ -49,6 +49,8 @@ type apiOptions struct {
 	noChecker  bool                 // SiteAdmins nil
 	noScans    bool
 	noRestorer bool
+	// mailConfigured tells the server a mail relay is configured.
+	mailConfigured bool
 }
 
 func newAPIEnv(t *testing.T, d store.Dialect, opts ...apiOptions) *apiEnv {
@@ -74,16 +76,17 @@ func newAPIEnv(t *testing.T, d store.Dialect, opts ...apiOptions) *apiEnv {
 		Logger:      slog.New(slog.DiscardHandler),
 	}
 	cfg := web.Config{
-		AppKey:       appKey,
-		AllowedHosts: []string{"127.0.0.1"},
-		Leeway:       30 * time.Second,
-		Store:        st,
-		InstallKeys:  connect.NewHTTPKeyFetcher(simTS.URL+devsite.KeysPath, nil),
-		ForgeKeys:    forge.NewKeySet(simTS.URL+devsite.ForgeJWKSURI, nil),
-		ForgeAppARI:  sim.Host().ForgeAppID(),
-		Version:      "test",
-		Logger:       slog.New(slog.DiscardHandler),
-		SiteAdmins:   checker,
+		AppKey:         appKey,
+		AllowedHosts:   []string{"127.0.0.1"},
+		Leeway:         30 * time.Second,
+		Store:          st,
+		InstallKeys:    connect.NewHTTPKeyFetcher(simTS.URL+devsite.KeysPath, nil),
+		ForgeKeys:      forge.NewKeySet(simTS.URL+devsite.ForgeJWKSURI, nil),
+		ForgeAppARI:    sim.Host().ForgeAppID(),
+		Version:        "test",
+		Logger:         slog.New(slog.DiscardHandler),
+		SiteAdmins:     checker,
+		MailConfigured: o.mailConfigured,
 	}
 	scans := &storeScans{st: st}
 	if !o.noScans {

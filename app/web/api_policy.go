@@ -43,6 +43,14 @@ type policyView struct {
 	// Products are the product keys of this installation, the keys the
 	// policy's products map may use.
 	Products []string `json:"products"`
+	// Warnings name settings that are valid but weaken the policy or do
+	// nothing here (the brake turned off, a warning period without a mail
+	// relay); [] when there are none.
+	Warnings []string `json:"warnings"`
+}
+
+func (s *Server) policyView(p *app.Policy, products []string) policyView {
+	return policyView{Policy: withEmptyLists(p), Products: products, Warnings: p.Warnings(s.cfg.MailConfigured)}
 }
 
 // policyInput is the body of PUT /policy.
@@ -64,7 +72,7 @@ func (s *Server) handlePolicyShow(c *gin.Context) {
 		return
 	}
 	c.Header("ETag", etag(p.Version))
-	c.JSON(http.StatusOK, policyView{Policy: withEmptyLists(p), Products: products})
+	c.JSON(http.StatusOK, s.policyView(p, products))
 }
 
 // handlePolicySave validates and saves a new version of the policy. The
@@ -98,7 +106,7 @@ func (s *Server) handlePolicySave(c *gin.Context) {
 		return
 	}
 	c.Header("ETag", etag(saved.Version))
-	c.JSON(http.StatusOK, policyView{Policy: withEmptyLists(saved), Products: products})
+	c.JSON(http.StatusOK, s.policyView(saved, products))
 }
 
 // withEmptyLists answers absent lists as [] rather than null, so clients

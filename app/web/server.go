@@ -62,6 +62,10 @@ type Config struct {
 	// DueScans queues a tenant's due scan when Forge's scheduled trigger
 	// arrives (app/schedule); nil only records the trigger.
 	DueScans DueScanTrigger
+	// MailConfigured says whether warning e-mails can be sent (a mail relay,
+	// LAPSE_SMTP_URL, is configured); without one, a policy with a warning
+	// period is answered with a warning.
+	MailConfigured bool
 }
 
 // Server serves Lapse's HTTP API.

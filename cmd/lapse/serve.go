@@ -164,6 +164,9 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer,
 		ForgeAppARI:  cfg.ForgeAppID,
 		Logger:       log,
 		Version:      version,
+		// The same condition that gives the runner and the scheduler a
+		// mailer: the policy API warns when warning e-mails cannot go.
+		MailConfigured: mailer != nil,
 	})
 	if err != nil {
 		return err
