@@ -38,7 +38,7 @@ func (s *Server) authenticateConnect(ctx context.Context, c *gin.Context, mode c
 	if err != nil {
 		return nil, err
 	}
-	tenant, err := s.store.FindTenantByClientKey(ctx, iss)
+	tenant, err := s.tenants.get(ctx, iss)
 	if app.ErrorCode(err) == app.ENOTFOUND {
 		return nil, unauthorized("unknown issuer")
 	} else if err != nil {

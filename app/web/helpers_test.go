@@ -36,7 +36,9 @@ type env struct {
 type envOptions struct {
 	basePath     string // app base URL path, e.g. "/lapse"
 	allowedHosts []string
-	forgeAppID   string // "" = the host's; "-" = none
+	forgeAppID   string           // "" = the host's; "-" = none
+	now          func() time.Time // Lapse's clock; nil = the real one
+	logger       *slog.Logger     // nil = discard
 }
 
 func newEnv(t *testing.T, d store.Dialect, opts ...envOptions) *env {
@@ -67,6 +69,10 @@ func newEnv(t *testing.T, d store.Dialect, opts ...envOptions) *env {
 	if allowed == nil {
 		allowed = []string{"127.0.0.1", "*.atlassian.net"}
 	}
+	logger := o.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	srv, err := web.New(web.Config{
 		BaseURL:      baseURL,
 		AppKey:       appKey,
@@ -77,7 +83,8 @@ func newEnv(t *testing.T, d store.Dialect, opts ...envOptions) *env {
 		ForgeKeys:    forge.NewKeySet(keys.URL+devsite.ForgeJWKSURI, nil),
 		ForgeAppARI:  forgeApp,
 		Version:      "test",
-		Logger:       slog.New(slog.DiscardHandler),
+		Logger:       logger,
+		NowFunc:      o.now,
 	})
 	if err != nil {
 		t.Fatal(err)
