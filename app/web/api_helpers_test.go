@@ -49,6 +49,7 @@ type apiOptions struct {
 	noChecker  bool                 // SiteAdmins nil
 	noScans    bool
 	noRestorer bool
+	logger     *slog.Logger // nil = discard
 }
 
 func newAPIEnv(t *testing.T, d store.Dialect, opts ...apiOptions) *apiEnv {
@@ -91,6 +92,9 @@ func newAPIEnv(t *testing.T, d store.Dialect, opts ...apiOptions) *apiEnv {
 	}
 	if !o.noRestorer {
 		cfg.Restorer = storeRestorer{st: st}
+	}
+	if o.logger != nil {
+		cfg.Logger = o.logger
 	}
 	switch {
 	case o.noChecker:
