@@ -48,6 +48,11 @@ func (s *Server) authenticateConnect(ctx context.Context, c *gin.Context, mode c
 	if err != nil {
 		return nil, err
 	}
+	// The tenant was found by an unverified peek at iss; the verified claims
+	// must name the same issuer.
+	if claims.Issuer != tenant.ClientKey {
+		return nil, unauthorized("issuer does not match clientKey")
+	}
 	// State is checked only after the signature, so an unauthenticated
 	// caller learns nothing about an installation's state.
 	if !tenant.State.Active() {
