@@ -3,7 +3,7 @@
 // HTTP, and prints throughput and latency figures.
 //
 //	go build -o /tmp/lapse ./cmd/lapse
-//	go run ./cmd/lapse-bench auth -lapse /tmp/lapse -duration 20s -concurrency 32
+//	go run ./cmd/lapse-bench auth -lapse /tmp/lapse -duration 10s -concurrency 32
 package main
 
 import (
