@@ -2,6 +2,7 @@ package connect_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/lapsehq/lapse/app/connect"
@@ -64,6 +65,8 @@ func TestPeekIssuer(t *testing.T) {
 		{name: "no_iss", token: rawToken(t, map[string]any{"alg": "HS256"}, map[string]any{"exp": 1}, hmacSHA256([]byte("k"))), wantReason: "missing iss claim"},
 		{name: "garbage", token: "not-a-token", wantReason: "malformed token"},
 		{name: "bad_payload", token: "eyJhbGciOiJIUzI1NiJ9.!!!.sig", wantReason: "malformed token"},
+		{name: "two_segments", token: strings.Join(strings.Split(golden.Token, ".")[:2], "."), wantReason: "malformed token"},
+		{name: "iss_not_a_string", token: rawToken(t, map[string]any{"alg": "HS256"}, map[string]any{"iss": 7}, hmacSHA256([]byte("k"))), wantReason: "malformed token"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

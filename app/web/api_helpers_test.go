@@ -51,6 +51,7 @@ type apiOptions struct {
 	noRestorer bool
 	// mailConfigured tells the server a mail relay is configured.
 	mailConfigured bool
+	logger         *slog.Logger // nil = discard
 }
 
 func newAPIEnv(t *testing.T, d store.Dialect, opts ...apiOptions) *apiEnv {
@@ -94,6 +95,9 @@ func newAPIEnv(t *testing.T, d store.Dialect, opts ...apiOptions) *apiEnv {
 	}
 	if !o.noRestorer {
 		cfg.Restorer = storeRestorer{st: st}
+	}
+	if o.logger != nil {
+		cfg.Logger = o.logger
 	}
 	switch {
 	case o.noChecker:

@@ -38,7 +38,7 @@ func (s *Server) authenticateConnect(ctx context.Context, c *gin.Context, mode c
 	if err != nil {
 		return nil, err
 	}
-	tenant, err := s.store.FindTenantByClientKey(ctx, iss)
+	tenant, err := s.tenants.get(ctx, iss)
 	if app.ErrorCode(err) == app.ENOTFOUND {
 		return nil, unauthorized("unknown issuer")
 	} else if err != nil {
@@ -47,6 +47,11 @@ func (s *Server) authenticateConnect(ctx context.Context, c *gin.Context, mode c
 	claims, err := s.tokens.VerifyHS256(token, tenant.SharedSecret, c.Request, s.basePath, mode)
 	if err != nil {
 		return nil, err
+	}
+	// The tenant was found by an unverified peek at iss; the verified claims
+	// must name the same issuer.
+	if claims.Issuer != tenant.ClientKey {
+		return nil, unauthorized("issuer does not match clientKey")
 	}
 	// State is checked only after the signature, so an unauthenticated
 	// caller learns nothing about an installation's state.

@@ -36,8 +36,9 @@ type env struct {
 type envOptions struct {
 	basePath     string // app base URL path, e.g. "/lapse"
 	allowedHosts []string
-	forgeAppID   string       // "" = the host's; "-" = none
-	logger       *slog.Logger // nil = discard
+	forgeAppID   string           // "" = the host's; "-" = none
+	now          func() time.Time // Lapse's clock; nil = the real one
+	logger       *slog.Logger     // nil = discard
 }
 
 func newEnv(t *testing.T, d store.Dialect, opts ...envOptions) *env {
@@ -83,6 +84,7 @@ func newEnv(t *testing.T, d store.Dialect, opts ...envOptions) *env {
 		ForgeAppARI:  forgeApp,
 		Version:      "test",
 		Logger:       logger,
+		NowFunc:      o.now,
 	})
 	if err != nil {
 		t.Fatal(err)

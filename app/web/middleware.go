@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -40,7 +41,18 @@ func (s *Server) requestID(c *gin.Context) {
 	}
 	c.Set("request_id", id)
 	c.Header(headerRequestID, id)
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestInfoKey{}, requestInfo{id: id, route: c.FullPath()}))
 	c.Next()
+}
+
+// forgetTenantsAfter clears the tenant cache after a callback that may have
+// changed a tenant succeeded. Refused callbacks leave it alone, so
+// unauthenticated requests cannot keep the cache empty.
+func (s *Server) forgetTenantsAfter(c *gin.Context) {
+	c.Next()
+	if c.Writer.Status() < http.StatusBadRequest {
+		s.tenants.clear()
+	}
 }
 
 // recoverJSON turns a panic into a logged 500 with a JSON body; no stack
@@ -51,7 +63,7 @@ func (s *Server) recoverJSON(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.ErrorContext(c, "panic in handler", "panic", fmt.Sprint(v), "stack", string(debug.Stack()), "request_id", c.GetString("request_id"))
+			s.log.ErrorContext(c, "panic in handler", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			s.fail(c, &app.Error{Code: app.EINTERNAL, Message: "An internal error occurred.", Err: errors.New("panic")})
 		}
 	}()

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +11,11 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/connect"
+	"github.com/lapsehq/lapse/app/store"
+	"github.com/lapsehq/lapse/app/store/storetest"
 )
 
 // TestRecoverJSON: a panic in a handler becomes a JSON 500 with a generic
@@ -76,5 +83,46 @@ func TestHostAllowList(t *testing.T) {
 	}
 	if _, err := newHostAllowList([]string{"[bad"}); err == nil {
 		t.Error("a malformed pattern was accepted")
+	}
+}
+
+// TestPanicLogCarriesRequestRouteTenant: the log line of a recovered panic
+// names the request id, the route pattern and the caller's tenant.
+func TestPanicLogCarriesRequestRouteTenant(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	s, err := New(Config{
+		BaseURL: "http://lapse.test", Store: storetest.Open(t, store.SQLite),
+		InstallKeys: connect.NewHTTPKeyFetcher("http://127.0.0.1:1", nil),
+		Logger:      slog.New(slog.NewJSONHandler(&buf, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.engine.GET("/boom/:id", func(c *gin.Context) {
+		withCaller(c, &app.Caller{Tenant: &app.Tenant{ID: "tenant-7"}})
+		panic("boom")
+	})
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/boom/42?jwt=secret", nil))
+	if rec.Code != 500 {
+		t.Fatalf("panic answered %d", rec.Code)
+	}
+	var line map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "panic in handler" {
+			line = m
+		}
+	}
+	if line == nil {
+		t.Fatalf("no panic line in %s", buf.String())
+	}
+	if line["request_id"] != rec.Header().Get(headerRequestID) || line["route"] != "/boom/:id" || line["tenant_id"] != "tenant-7" {
+		t.Fatalf("panic line = request_id %v route %v tenant_id %v, want %s /boom/:id tenant-7",
+			line["request_id"], line["route"], line["tenant_id"], rec.Header().Get(headerRequestID))
+	}
+	if strings.Contains(buf.String(), "jwt=secret") {
+		t.Fatal("the query string reached the log")
 	}
 }

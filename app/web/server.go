@@ -81,6 +81,7 @@ type Server struct {
 	forge    *forge.Verifier
 	pages    *template.Template
 	engine   *gin.Engine
+	tenants  *tenantCache
 }
 
 // New builds a Server.
@@ -96,9 +97,11 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.log = slog.New(requestAttrs{s.log.Handler()})
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.tenants = newTenantCache(s.store.FindTenantByClientKey, s.now)
 	if s.hosts, err = newHostAllowList(cfg.AllowedHosts); err != nil {
 		return nil, err
 	}
@@ -137,14 +140,16 @@ func (s *Server) routes() *gin.Engine {
 	g.GET("/readyz", s.handleReady)
 	g.GET("/atlassian-connect.json", s.handleDescriptor)
 
-	g.POST("/installed", s.limitBody, s.handleInstalled)
-	g.POST("/uninstalled", s.limitBody, s.handleUninstalled)
-	g.POST("/enabled", s.limitBody, s.handleEnabled)
-	g.POST("/disabled", s.limitBody, s.handleDisabled)
+	// Callbacks that change tenants clear the tenant cache once they have
+	// succeeded, so this replica acts on the change at once.
+	g.POST("/installed", s.limitBody, s.forgetTenantsAfter, s.handleInstalled)
+	g.POST("/uninstalled", s.limitBody, s.forgetTenantsAfter, s.handleUninstalled)
+	g.POST("/enabled", s.limitBody, s.forgetTenantsAfter, s.handleEnabled)
+	g.POST("/disabled", s.limitBody, s.forgetTenantsAfter, s.handleDisabled)
 
 	g.GET("/admin", s.connectAuth(connect.QSHExact), s.handleAdminPage)
 
-	g.POST("/forge/events", s.limitBody, s.forgeAuth(forgeEventsRoute), s.handleForgeEvent)
+	g.POST("/forge/events", s.limitBody, s.forgeAuth(forgeEventsRoute), s.forgetTenantsAfter, s.handleForgeEvent)
 	g.POST("/forge/scheduled", s.limitBody, s.forgeAuth(forgeScheduledRoute), s.handleForgeScheduled)
 
 	api := g.Group("/api/v1", s.apiAuth)

@@ -3,7 +3,7 @@
 // HTTP, and prints throughput and latency figures.
 //
 //	go build -o /tmp/lapse ./cmd/lapse
-//	go run ./cmd/lapse-bench auth -lapse /tmp/lapse -duration 20s -concurrency 32
+//	go run ./cmd/lapse-bench auth -lapse /tmp/lapse -duration 10s -concurrency 32
 package main
 
 import (
@@ -34,7 +34,7 @@ func main() {
 	os.Exit(cli.Exit("lapse-bench", err, os.Stderr))
 }
 
-const usage = `usage: lapse-bench auth [-lapse PATH] [-database-url URL] [-duration 20s] [-concurrency 32]
+const usage = `usage: lapse-bench auth [-lapse PATH] [-database-url URL] [-duration 20s] [-concurrency 32] [-rounds 4]
        lapse-bench inventory [-lapse PATH] [-users 10000] [-latency 40ms] [-site-rpm 200] [-client-rpm 200] [-mode both]
        lapse-bench scan [-lapse PATH] [-users 10000] [-latency 40ms] [-site-rpm 200] [-client-rpm 200]
        lapse-bench reliability [-lapse PATH] [-scans 20] [-faults 0.2] [-users 400] [-seed 1] [-kill 0.5]
@@ -75,23 +75,28 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func benchAuthCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := cli.FlagSet("auth", "lapse-bench auth [-lapse PATH] [-database-url URL] [-duration 20s] [-concurrency 32]",
-		"Measure GET /api/v1/tenant with a Connect context token against a real `lapse serve`.")
+	fs := cli.FlagSet("auth", "lapse-bench auth [-lapse PATH] [-database-url URL] [-duration 20s] [-concurrency 32] [-rounds 4]",
+		"Measure GET /api/v1/tenant with a Connect context token side by side with GET /healthz against a real `lapse serve`.")
 	bin := fs.String("lapse", "lapse", "path to the lapse binary (go build -o /tmp/lapse ./cmd/lapse)")
 	dbURL := fs.String("database-url", "", "LAPSE_DATABASE_URL for the server (default: a fresh SQLite file)")
 	duration := fs.Duration("duration", 20*time.Second, "measured duration")
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up")
 	concurrency := fs.Int("concurrency", 32, "concurrent client connections")
+	rounds := fs.Int("rounds", 4, "alternating rounds of /healthz and /api/v1/tenant")
 	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	return benchAuth(ctx, stdout, *bin, *dbURL, *duration, *warmup, *concurrency)
+	return benchAuth(ctx, stdout, *bin, *dbURL, *duration, *warmup, *concurrency, *rounds)
 }
 
-// benchAuth measures GET /api/v1/tenant with a Connect context token: the
-// authenticated request path every admin-page call takes (token parse,
-// tenant lookup with secret decryption, HMAC and claim checks, JSON).
-func benchAuth(ctx context.Context, out io.Writer, bin, dbURL string, duration, warmup time.Duration, concurrency int) error {
+// benchAuth measures GET /api/v1/tenant with a Connect context token (the
+// authenticated request path every admin-page call takes: token parse,
+// tenant lookup, HMAC and claim checks, JSON) side by side with GET /healthz
+// (the process's floor: routing, middleware, JSON) against the same server,
+// with the same connections and duration. The two alternate in rounds so
+// that load from other processes on the machine falls on both alike; the
+// ratio of the two rates is the figure that matters on a shared machine.
+func benchAuth(ctx context.Context, out io.Writer, bin, dbURL string, duration, warmup time.Duration, concurrency, rounds int) error {
 	host, err := devsite.NewHost()
 	if err != nil {
 		return err
@@ -118,19 +123,41 @@ func benchAuth(ctx context.Context, out io.Writer, bin, dbURL string, duration, 
 	if err := host.Install(ctx, app, site, "557058:bench"); err != nil {
 		return fmt.Errorf("install: %w", err)
 	}
-	token, err := host.ContextToken(site, "557058:bench", warmup+duration+2*time.Minute)
+	token, err := host.ContextToken(site, "557058:bench", warmup+2*duration+2*time.Minute)
 	if err != nil {
 		return err
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency}, Timeout: 10 * time.Second}
-	target := app.BaseURL + "/api/v1/tenant"
-	load(ctx, client, target, token, warmup, concurrency) // warm-up, discarded
-	res := load(ctx, client, target, token, duration, concurrency)
-	res.print(out, duration, concurrency)
-	if res.errors > 0 {
-		return fmt.Errorf("%d requests failed (first: %v)", res.errors, res.firstErr)
+	health := target{name: "GET /healthz", url: app.BaseURL + "/healthz"}
+	tenant := target{name: "GET /api/v1/tenant (Connect context token)", url: app.BaseURL + "/api/v1/tenant", token: token}
+	load(ctx, client, health, warmup/2, concurrency) // warm-up, discarded
+	load(ctx, client, tenant, warmup/2, concurrency)
+	rounds = max(rounds, 1)
+	var healthRes, tenantRes result
+	for range rounds {
+		healthRes.add(load(ctx, client, health, duration/time.Duration(rounds), concurrency))
+		tenantRes.add(load(ctx, client, tenant, duration/time.Duration(rounds), concurrency))
+	}
+	fmt.Fprintf(out, "%d connections, %s per endpoint in %d alternating rounds\n", concurrency, duration, rounds)
+	healthRate := healthRes.print(out, health.name, duration)
+	tenantRate := tenantRes.print(out, tenant.name, duration)
+	if healthRate > 0 {
+		fmt.Fprintf(out, "ratio     /api/v1/tenant ÷ /healthz = %.2f\n", tenantRate/healthRate)
+	}
+	if n := healthRes.errors + tenantRes.errors; n > 0 {
+		first := healthRes.firstErr
+		if first == nil {
+			first = tenantRes.firstErr
+		}
+		return fmt.Errorf("%d requests failed (first: %v)", n, first)
 	}
 	return nil
+}
+
+// target is one endpoint under load; token, when set, is sent as a Connect
+// JWT.
+type target struct {
+	name, url, token string
 }
 
 type result struct {
@@ -139,7 +166,15 @@ type result struct {
 	firstErr  error
 }
 
-func load(ctx context.Context, client *http.Client, target, token string, d time.Duration, workers int) result {
+func (r *result) add(o result) {
+	r.latencies = append(r.latencies, o.latencies...)
+	r.errors += o.errors
+	if r.firstErr == nil {
+		r.firstErr = o.firstErr
+	}
+}
+
+func load(ctx context.Context, client *http.Client, t target, d time.Duration, workers int) result {
 	deadline := time.Now().Add(d)
 	var mu sync.Mutex
 	var all result
@@ -151,21 +186,17 @@ func load(ctx context.Context, client *http.Client, target, token string, d time
 			local := result{latencies: make([]time.Duration, 0, 1<<14)}
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t0 := time.Now()
-				err := get(ctx, client, target, token)
+				err := get(ctx, client, t)
 				local.latencies = append(local.latencies, time.Since(t0))
 				if err != nil {
 					local.errors++
 					if local.firstErr == nil {
-						local.firstErr = err
+						local.firstErr = fmt.Errorf("%s: %w", t.name, err)
 					}
 				}
 			}
 			mu.Lock()
-			all.latencies = append(all.latencies, local.latencies...)
-			all.errors += local.errors
-			if all.firstErr == nil {
-				all.firstErr = local.firstErr
-			}
+			all.add(local)
 			mu.Unlock()
 		}()
 	}
@@ -173,12 +204,14 @@ func load(ctx context.Context, client *http.Client, target, token string, d time
 	return all
 }
 
-func get(ctx context.Context, client *http.Client, target, token string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+func get(ctx context.Context, client *http.Client, t target) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "JWT "+token)
+	if t.token != "" {
+		req.Header.Set("Authorization", "JWT "+t.token)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -191,7 +224,8 @@ func get(ctx context.Context, client *http.Client, target, token string) error {
 	return nil
 }
 
-func (r result) print(out io.Writer, d time.Duration, workers int) {
+// print writes the figures of one endpoint and returns its rate.
+func (r result) print(out io.Writer, name string, d time.Duration) float64 {
 	slices.Sort(r.latencies)
 	pct := func(p float64) time.Duration {
 		if len(r.latencies) == 0 {
@@ -200,10 +234,12 @@ func (r result) print(out io.Writer, d time.Duration, workers int) {
 		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
 	}
 	n := len(r.latencies)
-	fmt.Fprintf(out, "GET /api/v1/tenant (Connect context token), %d connections, %s\n", workers, d)
-	fmt.Fprintf(out, "requests  %d (%d failed)\n", n, r.errors)
-	fmt.Fprintf(out, "rate      %.0f req/s\n", float64(n)/d.Seconds())
-	fmt.Fprintf(out, "latency   p50 %s  p90 %s  p99 %s  max %s\n", pct(0.50), pct(0.90), pct(0.99), pct(1))
+	rate := float64(n) / d.Seconds()
+	fmt.Fprintf(out, "%s\n", name)
+	fmt.Fprintf(out, "  requests  %d (%d failed)\n", n, r.errors)
+	fmt.Fprintf(out, "  rate      %.0f req/s\n", rate)
+	fmt.Fprintf(out, "  latency   p50 %s  p90 %s  p99 %s  max %s\n", pct(0.50), pct(0.90), pct(0.99), pct(1))
+	return rate
 }
 
 func serveLoopback(h http.Handler) (net.Listener, error) {
