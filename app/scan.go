@@ -69,6 +69,41 @@ const (
 	ActionCancelled = "cancelled" // the scan was cancelled and the read-back found the membership still there
 )
 
+// Outcomes of a done action (ScanAction.Outcome).
+const (
+	ActionOutcomeRemoved             = "removed"
+	ActionOutcomeAlreadyRemoved      = "already_removed"       // the membership was gone when Lapse got there
+	ActionOutcomeRemovedBeforeCancel = "removed_before_cancel" // settled by read-back after a cancel
+)
+
+// ScanActionCounts counts a scan's recorded removals by state.
+type ScanActionCounts struct {
+	Recorded       int // every action recorded, in any state
+	Done           int // removed (each one an access.removed event)
+	AlreadyRemoved int // of Done: gone when Lapse got there
+	Failed         int
+	Cancelled      int
+	Open           int // intents without an outcome yet
+}
+
+// APIUsage is what a scan spent on Atlassian's APIs: requests sent
+// (retries included), 429 answers among them, Jira/Confluence points.
+type APIUsage struct {
+	Requests    int64 `json:"requests"`
+	RateLimited int64 `json:"rateLimited"`
+	Points      int64 `json:"points"`
+}
+
+// Add returns the sum of u and v.
+func (u APIUsage) Add(v APIUsage) APIUsage {
+	return APIUsage{Requests: u.Requests + v.Requests, RateLimited: u.RateLimited + v.RateLimited, Points: u.Points + v.Points}
+}
+
+// Sub returns u minus v.
+func (u APIUsage) Sub(v APIUsage) APIUsage {
+	return APIUsage{Requests: u.Requests - v.Requests, RateLimited: u.RateLimited - v.RateLimited, Points: u.Points - v.Points}
+}
+
 // ScanAction is one membership removal a scan makes.
 type ScanAction struct {
 	ScanID    string `json:"scanId"`

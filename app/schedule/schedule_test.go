@@ -71,8 +71,8 @@ func TestScheduler_RunNow(t *testing.T) {
 			}
 
 			unconnected := newTenant(t, st, "loose", false, "", "", 0)
-			if _, err := s.RunNow(ctx, unconnected, admin); app.ErrorCode(err) != app.ENOTFOUND {
-				t.Fatalf("RunNow without an org connection = %v, want ENOTFOUND", err)
+			if _, err := s.RunNow(ctx, unconnected, admin); app.ErrorCode(err) != app.ECONFLICT {
+				t.Fatalf("RunNow without an org connection = %v, want ECONFLICT", err)
 			}
 		})
 	}

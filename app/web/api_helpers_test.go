@@ -300,11 +300,9 @@ func (r storeRestorer) Restore(ctx context.Context, tenantID string, eventID int
 	if err != nil {
 		return nil, err
 	}
-	var removal struct {
-		AccountID string `json:"accountId"`
-	}
+	var removal app.RemovalEvidence
 	_ = json.Unmarshal(ev.Data, &removal)
-	return r.st.RecordRestore(ctx, tenantID, eventID, removal.AccountID, actor, map[string]any{"groups": []string{}})
+	return r.st.RecordRestore(ctx, tenantID, app.RestoreEvidence{AccountID: removal.AccountID, GroupID: removal.GroupID, RestoredEventID: eventID}, actor)
 }
 
 // yesAdmins says every account is a site admin; for tests about what
