@@ -171,6 +171,12 @@ func TestScan_CountsSurviveAnInterruptedAttempt(t *testing.T) {
 		defer cancel()
 		first := f.runAsync(ctx, "")
 		f.waitLedger(t, 20)
+		// Cut the attempt while a request is inside the site (in its latency
+		// wait), not at the instant one is being written: a request whose
+		// connection is torn down as it is written may or may not reach a
+		// server, and neither side can tell.
+		f.setFaults(t, `{"fixedLatency": "500ms"}`)
+		time.Sleep(150 * time.Millisecond)
 		cancel()
 		res := <-first
 		if res.err == nil || res.run == nil || res.run.Status != app.ScanRunning {
