@@ -90,8 +90,8 @@ type HandoffAccount struct {
 // ScanStopEvidence is the data of a scan.cancelled event: who or what
 // stopped the scan, from which status.
 type ScanStopEvidence struct {
-	ScanID       string `json:"scanId"`
-	StatusBefore string `json:"statusBefore"`
+	ScanID       string     `json:"scanId"`
+	StatusBefore ScanStatus `json:"statusBefore"`
 	// Reason is set when the scan stopped for another reason than an
 	// administrator's cancel: the tenant was uninstalled or disabled.
 	Reason string `json:"reason,omitempty"`

@@ -5,24 +5,32 @@ import (
 	"time"
 )
 
+// ScanStatus is where a scan is in its life.
+type ScanStatus string
+
 // Scan statuses.
 const (
-	ScanQueued    = "queued" // waiting for a worker
-	ScanRunning   = "running"
-	ScanHeld      = "held"      // the safety brake stopped it: an admin approves or rejects
-	ScanCompleted = "completed" // evaluated, and in enforce mode acted on
-	ScanFailed    = "failed"
-	ScanDeferred  = "deferred"  // out of API budget: continues later
-	ScanRejected  = "rejected"  // a held run an admin rejected
-	ScanApproved  = "approved"  // a held run an admin approved; its removals are under way
-	ScanCancelled = "cancelled" // an admin stopped it; what it did before stopping is recorded
+	ScanQueued    ScanStatus = "queued" // waiting for a worker
+	ScanRunning   ScanStatus = "running"
+	ScanHeld      ScanStatus = "held"      // the safety brake stopped it: an admin approves or rejects
+	ScanCompleted ScanStatus = "completed" // evaluated, and in enforce mode acted on
+	ScanFailed    ScanStatus = "failed"
+	ScanDeferred  ScanStatus = "deferred" // out of API budget: continues later
+	ScanRejected  ScanStatus = "rejected" // a held run an admin rejected
+	ScanApproved  ScanStatus = "approved" // a held run an admin approved; its removals are under way
+	// ScanCancelled: an admin stopped it, or the tenant was disabled or
+	// uninstalled (its Error says which); what it did before is recorded.
+	ScanCancelled ScanStatus = "cancelled"
 )
+
+// ScanTrigger is what started a scan.
+type ScanTrigger string
 
 // Scan triggers.
 const (
-	TriggerSchedule = "schedule"
-	TriggerManual   = "manual"
-	TriggerForge    = "forge"
+	TriggerSchedule ScanTrigger = "schedule"
+	TriggerManual   ScanTrigger = "manual"
+	TriggerForge    ScanTrigger = "forge"
 )
 
 // Audit actions of scans.
@@ -43,10 +51,10 @@ const (
 type ScanRun struct {
 	ID            string          `json:"id"`
 	TenantID      string          `json:"tenantId"`
-	Status        string          `json:"status"`
-	Trigger       string          `json:"trigger"`
+	Status        ScanStatus      `json:"status"`
+	Trigger       ScanTrigger     `json:"trigger"`
 	PolicyVersion int             `json:"policyVersion"`
-	Mode          string          `json:"mode"`
+	Mode          PolicyMode      `json:"mode"`
 	StartedAt     time.Time       `json:"startedAt"`
 	FinishedAt    *time.Time      `json:"finishedAt,omitempty"`
 	Summary       json.RawMessage `json:"summary"`
@@ -60,16 +68,20 @@ type ScanAccount struct {
 	Decisions []Decision   `json:"decisions"`
 }
 
-// Action states: the intent is recorded before Lapse calls Atlassian, the
-// outcome after.
+// ActionState is where one removal of a scan is: the intent is recorded
+// before Lapse calls Atlassian, the outcome after.
+type ActionState string
+
+// Action states.
 const (
-	ActionIntent    = "intent"
-	ActionDone      = "done"
-	ActionFailed    = "failed"
-	ActionCancelled = "cancelled" // the scan was cancelled and the read-back found the membership still there
+	ActionIntent    ActionState = "intent"
+	ActionDone      ActionState = "done"
+	ActionFailed    ActionState = "failed"
+	ActionCancelled ActionState = "cancelled" // the scan was cancelled and the read-back found the membership still there
 )
 
-// Outcomes of a done action (ScanAction.Outcome).
+// Outcomes of a done action (ScanAction.Outcome; a failed or cancelled
+// one carries the error or the reason instead).
 const (
 	ActionOutcomeRemoved             = "removed"
 	ActionOutcomeAlreadyRemoved      = "already_removed"       // the membership was gone when Lapse got there
@@ -106,10 +118,10 @@ func (u APIUsage) Sub(v APIUsage) APIUsage {
 
 // ScanAction is one membership removal a scan makes.
 type ScanAction struct {
-	ScanID    string `json:"scanId"`
-	AccountID string `json:"accountId"`
-	GroupID   string `json:"groupId"`
-	Product   string `json:"product"`
-	State     string `json:"state"`
-	Outcome   string `json:"outcome,omitempty"`
+	ScanID    string      `json:"scanId"`
+	AccountID string      `json:"accountId"`
+	GroupID   string      `json:"groupId"`
+	Product   string      `json:"product"`
+	State     ActionState `json:"state"`
+	Outcome   string      `json:"outcome,omitempty"`
 }

@@ -236,5 +236,5 @@ func statusOf(run *app.ScanRun) string {
 	if run == nil {
 		return "no scan"
 	}
-	return run.Status + " " + run.Error
+	return string(run.Status) + " " + run.Error
 }

@@ -121,7 +121,7 @@ func (r *Runner) log() *slog.Logger {
 // scanID is "". A scan found running (its worker died) resumes: the
 // intents it left are reconciled first. An approved scan (a held run an
 // admin approved) carries out the removals of its stored snapshot.
-func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, error) {
+func (r *Runner) Run(ctx context.Context, tenantID, scanID string, trigger app.ScanTrigger) (*app.ScanRun, error) {
 	t, conn, err := r.tenantAndConnection(ctx, tenantID)
 	if err != nil {
 		return nil, err
@@ -132,7 +132,7 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 	}
 	start := r.now()
 	var sum Summary
-	var status string
+	var status app.ScanStatus
 	var runErr error
 	client, err := r.Client(ctx, t, conn)
 	if err != nil {
@@ -307,7 +307,7 @@ func (r *Runner) snapshotRemovals(ctx context.Context, tenantID, scanID string) 
 
 // begin starts the scan, or picks up one that a dead worker left running
 // or an admin approved, with the policy version it runs under.
-func (r *Runner) begin(ctx context.Context, t *app.Tenant, scanID, trigger string) (*app.ScanRun, *app.Policy, error) {
+func (r *Runner) begin(ctx context.Context, t *app.Tenant, scanID string, trigger app.ScanTrigger) (*app.ScanRun, *app.Policy, error) {
 	tenantID, products := t.ID, t.Product.PolicyProducts()
 	if scanID != "" {
 		existing, err := r.Store.Scan(ctx, tenantID, scanID)
@@ -332,7 +332,7 @@ func (r *Runner) begin(ctx context.Context, t *app.Tenant, scanID, trigger strin
 
 // executeApproved carries out an approved scan from its stored snapshot:
 // the decisions the admin approved, not a fresh reading.
-func (r *Runner) executeApproved(ctx context.Context, t *app.Tenant, client *adminapi.Client, run *app.ScanRun, m *meter) (Summary, string, error) {
+func (r *Runner) executeApproved(ctx context.Context, t *app.Tenant, client *adminapi.Client, run *app.ScanRun, m *meter) (Summary, app.ScanStatus, error) {
 	var sum Summary
 	if err := json.Unmarshal(run.Summary, &sum); err != nil {
 		return sum, app.ScanFailed, err
@@ -351,7 +351,7 @@ func (r *Runner) executeApproved(ctx context.Context, t *app.Tenant, client *adm
 	return sum, app.ScanCompleted, nil
 }
 
-func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnection, client *adminapi.Client, pol *app.Policy, run *app.ScanRun, m *meter) (Summary, string, error) {
+func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnection, client *adminapi.Client, pol *app.Policy, run *app.ScanRun, m *meter) (Summary, app.ScanStatus, error) {
 	var sum Summary
 	plan, err := inventory.Prepare(ctx, client, inventory.Options{CloudID: t.CloudID, SiteURL: t.BaseURL, Family: string(t.Product), ActivitySource: conn.ActivitySource})
 	if err != nil {
@@ -625,7 +625,7 @@ func transient(err error) bool {
 
 // statusOf maps a stop to a scan status: out of budget defers the scan,
 // anything else fails it.
-func statusOf(err error) string {
+func statusOf(err error) app.ScanStatus {
 	if _, ok := ResumeAt(err); ok {
 		return app.ScanDeferred
 	}

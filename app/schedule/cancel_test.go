@@ -24,7 +24,7 @@ func TestScheduler_CancelledScanIsSettledNotRun(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			st := storetest.Open(t, d)
-			r := &scriptedRunner{st: st, outcome: func(int) (string, error) { return app.ScanCompleted, nil }}
+			r := &scriptedRunner{st: st, outcome: func(int) (app.ScanStatus, error) { return app.ScanCompleted, nil }}
 			s := newScheduler(t, schedule.Config{Store: st, PlanInterval: -1, Runner: r})
 			tenant := newTenant(t, st, "acme", true, "", "", 0)
 			run, err := s.RunNow(ctx, tenant, admin) // queued; no worker yet
@@ -62,7 +62,7 @@ func TestScheduler_InactiveTenantsJobsDoNotStart(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		ctx := context.Background()
 		st := storetest.Open(t, d)
-		r := &scriptedRunner{st: st, outcome: func(int) (string, error) { return app.ScanCompleted, nil }}
+		r := &scriptedRunner{st: st, outcome: func(int) (app.ScanStatus, error) { return app.ScanCompleted, nil }}
 		s := newScheduler(t, schedule.Config{Store: st, PlanInterval: -1, Runner: r})
 		installer := app.Actor{Type: app.ActorInstaller, ID: "557058:installer"}
 		gone := newTenant(t, st, "gone", true, "", "", 0)

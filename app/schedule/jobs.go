@@ -16,9 +16,9 @@ import (
 
 // ScanArgs is the job that runs one queued scan.
 type ScanArgs struct {
-	TenantID string `json:"tenant_id" river:"unique"`
-	ScanID   string `json:"scan_id"`
-	Trigger  string `json:"trigger"`
+	TenantID string          `json:"tenant_id" river:"unique"`
+	ScanID   string          `json:"scan_id"`
+	Trigger  app.ScanTrigger `json:"trigger"`
 	// Day is the tenant's local date (YYYY-MM-DD) a scheduled scan covers;
 	// "" for manual scans. Scheduled jobs are unique by (TenantID, Day).
 	Day string `json:"day,omitempty" river:"unique"`
@@ -150,7 +150,7 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 	return w.settle(ctx, log, job, run, err)
 }
 
-func runnable(status string) bool {
+func runnable(status app.ScanStatus) bool {
 	return status == app.ScanQueued || status == app.ScanRunning || status == app.ScanApproved
 }
 

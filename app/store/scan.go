@@ -19,10 +19,10 @@ import (
 type scanRow struct {
 	ID            string `gorm:"primaryKey"`
 	TenantID      string
-	Status        string
-	TriggerKind   string
+	Status        app.ScanStatus
+	TriggerKind   app.ScanTrigger
 	PolicyVersion int
-	Mode          string
+	Mode          app.PolicyMode
 	StartedAt     time.Time
 	FinishedAt    *time.Time
 	Summary       string
@@ -52,7 +52,7 @@ type scanActionRow struct {
 	AccountID string `gorm:"primaryKey"`
 	GroupID   string `gorm:"primaryKey"`
 	Product   string
-	State     string
+	State     app.ActionState
 	Outcome   string
 	UpdatedAt time.Time
 }
@@ -65,14 +65,14 @@ func toScan(r *scanRow) *app.ScanRun {
 }
 
 // activeStatuses are the states in which a scan still owns the tenant.
-var activeStatuses = []string{app.ScanQueued, app.ScanRunning, app.ScanApproved}
+var activeStatuses = []app.ScanStatus{app.ScanQueued, app.ScanRunning, app.ScanApproved}
 
 // QueueScan records a scan waiting for a worker and, in the same
 // transaction, runs enqueue (which inserts the job with the transaction's
 // *sql.Tx), so a rolled-back queue never leaves a job and a committed one
 // always has one. One scan per tenant at a time: when another is queued or
 // running it answers ECONFLICT with that scan.
-func (s *Store) QueueScan(ctx context.Context, tenantID, trigger string, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
+func (s *Store) QueueScan(ctx context.Context, tenantID string, trigger app.ScanTrigger, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
 	var out *app.ScanRun
 	err := s.inTx(ctx, func(tx *Store) error {
 		// Serialise the tenant's scan bookkeeping across replicas, so two
@@ -190,7 +190,7 @@ func (s *Store) activeScan(ctx context.Context, tenantID string) (*scanRow, erro
 // given, or a new one. A queued scan that is no longer queued (another
 // worker took it, or it finished) answers ECONFLICT, so a job delivered
 // twice does not run twice.
-func (s *Store) StartScan(ctx context.Context, tenantID, scanID, trigger string, p *app.Policy) (*app.ScanRun, error) {
+func (s *Store) StartScan(ctx context.Context, tenantID, scanID string, trigger app.ScanTrigger, p *app.Policy) (*app.ScanRun, error) {
 	var out *app.ScanRun
 	err := s.inTx(ctx, func(tx *Store) error {
 		// Serialise the tenant's scan bookkeeping across replicas, so two
@@ -219,7 +219,7 @@ func (s *Store) StartScan(ctx context.Context, tenantID, scanID, trigger string,
 	return out, nil
 }
 
-func (s *Store) claimScan(ctx context.Context, tenantID, scanID, trigger string) (*scanRow, error) {
+func (s *Store) claimScan(ctx context.Context, tenantID, scanID string, trigger app.ScanTrigger) (*scanRow, error) {
 	active, err := s.activeScan(ctx, tenantID)
 	if err != nil {
 		return nil, err
@@ -308,7 +308,7 @@ func (s *Store) DecideHeldScan(ctx context.Context, tenantID, scanID string, app
 
 // cancellableStatuses are the scans an admin may cancel: not yet finished
 // and not held (a held scan is rejected instead).
-var cancellableStatuses = []string{app.ScanQueued, app.ScanRunning, app.ScanApproved, app.ScanDeferred}
+var cancellableStatuses = []app.ScanStatus{app.ScanQueued, app.ScanRunning, app.ScanApproved, app.ScanDeferred}
 
 // CancelScan stops a scan at an admin's request, audited in the same
 // transaction. A queued or deferred scan never runs; a running one stops at
@@ -513,7 +513,7 @@ func (s *Store) CompleteAction(ctx context.Context, tenantID string, a app.ScanA
 }
 
 // ScanActions returns a scan's actions in a given state ("" = all).
-func (s *Store) ScanActions(ctx context.Context, tenantID, scanID, state string) ([]app.ScanAction, error) {
+func (s *Store) ScanActions(ctx context.Context, tenantID, scanID string, state app.ActionState) ([]app.ScanAction, error) {
 	q := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("scan_id = ?", scanID)
 	if state != "" {
 		q = q.Where("state = ?", state)
@@ -531,7 +531,7 @@ func (s *Store) ScanActions(ctx context.Context, tenantID, scanID, state string)
 
 // FinishScan sets a scan's final status and summary and audits it; held
 // scans are audited as held.
-func (s *Store) FinishScan(ctx context.Context, tenantID, scanID, status string, summary any, scanErr string) (*app.ScanRun, error) {
+func (s *Store) FinishScan(ctx context.Context, tenantID, scanID string, status app.ScanStatus, summary any, scanErr string) (*app.ScanRun, error) {
 	raw, err := json.Marshal(summary)
 	if err != nil {
 		return nil, err
@@ -592,7 +592,7 @@ func (s *Store) RecordHandoff(ctx context.Context, tenantID, scanID string, entr
 // (CompleteAction writes both in one transaction).
 func (s *Store) ScanActionCounts(ctx context.Context, tenantID, scanID string) (app.ScanActionCounts, error) {
 	var rows []struct {
-		State   string
+		State   app.ActionState
 		Outcome string
 		N       int
 	}

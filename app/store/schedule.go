@@ -32,7 +32,7 @@ type ScheduleCandidate struct {
 }
 
 // scheduledTriggers are the triggers that count as the daily scan.
-var scheduledTriggers = []string{app.TriggerSchedule, app.TriggerForge}
+var scheduledTriggers = []app.ScanTrigger{app.TriggerSchedule, app.TriggerForge}
 
 // scheduleStates are the tenant states the scheduler scans.
 var scheduleStates = []string{string(app.TenantInstalled), string(app.TenantEnabled)}

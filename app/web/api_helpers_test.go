@@ -318,7 +318,7 @@ func (e *apiEnv) heldScan(tenantID string, accounts []app.ScanAccount) *app.Scan
 
 // finishedScan runs a scan through the store: started, snapshot saved,
 // finished with status.
-func (e *apiEnv) finishedScan(tenantID, status string, accounts []app.ScanAccount) *app.ScanRun {
+func (e *apiEnv) finishedScan(tenantID string, status app.ScanStatus, accounts []app.ScanAccount) *app.ScanRun {
 	e.t.Helper()
 	ctx := context.Background()
 	pol, err := e.store.Policy(ctx, tenantID, []string{"jira-software"})

@@ -159,7 +159,7 @@ func benchReliability(ctx context.Context, out io.Writer, args []string) error {
 		return err
 	}
 	version := pol.Policy["version"]
-	pol.Policy["mode"], pol.Policy["maxRemovals"], pol.Policy["maxRemovalShare"] = "enforce", 0, 0
+	pol.Policy["mode"], pol.Policy["maxRemovals"], pol.Policy["maxRemovalShare"] = app.ModeEnforce, 0, 0
 	if err := api.do(http.MethodPut, "/api/v1/policy", map[string]any{"policy": pol.Policy, "baseVersion": version}, nil, http.StatusOK); err != nil {
 		return err
 	}
