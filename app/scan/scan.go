@@ -538,9 +538,8 @@ func (r *Runner) act(ctx context.Context, tenantID string, client *adminapi.Clie
 		if settled[[2]string{a.AccountID, a.GroupID}] {
 			continue
 		}
-		if err := r.checkCancelled(ctx, tenantID, a.ScanID); err != nil {
-			return err
-		}
+		// removeOne's RecordIntent refuses a cancelled scan (errCancelled)
+		// under the lock that cancelling takes: the check before each removal.
 		err := r.removeOne(ctx, tenantID, client, a, byAccount[a.AccountID])
 		if _, ferr := m.flush(ctx); err == nil {
 			err = ferr
