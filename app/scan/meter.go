@@ -11,8 +11,10 @@ import (
 
 // usageFlushInterval bounds how long an attempt's API usage stays only in
 // memory: a process killed outright loses at most the requests of its last
-// interval (besides any flushed after each removal and evaluation batch).
-const usageFlushInterval = time.Second
+// interval (usage is also flushed after each removal and evaluation batch).
+// A tick with nothing new writes nothing, so a scan paced to a few Admin API
+// requests a second writes at most that often.
+const usageFlushInterval = 200 * time.Millisecond
 
 // meter adds what one attempt's client spends on Atlassian's APIs to the
 // scan's durable total (store.AddScanUsage), a delta at a time, so the
@@ -25,7 +27,8 @@ type meter struct {
 	client   *adminapi.Client
 
 	mu      sync.Mutex
-	flushed app.APIUsage // the part of the client's stats already added
+	flushed app.APIUsage  // the part of the client's stats already added
+	total   *app.APIUsage // the scan's total after the last flush
 }
 
 func (r *Runner) meter(tenantID, scanID string, client *adminapi.Client) *meter {
@@ -39,9 +42,12 @@ func (m *meter) flush(ctx context.Context) (app.APIUsage, error) {
 	defer m.mu.Unlock()
 	st := m.client.Stats()
 	now := app.APIUsage{Requests: st.Requests, RateLimited: st.RateLimited, Points: st.Points}
+	if now == m.flushed && m.total != nil {
+		return *m.total, nil
+	}
 	total, err := m.r.Store.AddScanUsage(ctx, m.tenantID, m.scanID, now.Sub(m.flushed))
 	if err == nil {
-		m.flushed = now
+		m.flushed, m.total = now, &total
 	}
 	return total, err
 }

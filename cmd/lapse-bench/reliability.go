@@ -394,7 +394,7 @@ func adminUsage(srv *devsite.Server) app.APIUsage {
 // removalsDone with the access.removed events that carry its id, and its API
 // usage with what the site counted in its window. A scan that was not
 // killed must match exactly. A killed attempt may have sent requests in its
-// last moments that it never recorded (at most about a second's worth, see
+// last moments that it never recorded (at most those of its last 200 ms, see
 // app/scan/meter.go): that shortfall is shown, not failed; recording more
 // than the site saw is. It returns the number of scans that fail.
 func reportScanCounts(out io.Writer, windows []scanWindow, byScan map[string]int) int {

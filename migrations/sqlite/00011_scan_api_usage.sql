@@ -1,6 +1,6 @@
 -- +goose Up
 -- What a scan spent on Atlassian's APIs, added to as the scan runs (after
--- every removal, every evaluation batch and at least once a second) rather
+-- every removal, every evaluation batch and every 200 ms) rather
 -- than only in the summary an attempt writes when it ends: a killed attempt's
 -- requests stay counted, and a resumed scan adds to them.
 ALTER TABLE scans ADD COLUMN api_requests     INTEGER NOT NULL DEFAULT 0;
