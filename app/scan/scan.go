@@ -137,6 +137,10 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID string, trigger app.S
 	client, err := r.Client(ctx, t, conn)
 	if err != nil {
 		status, runErr = app.ScanFailed, err
+		// What earlier attempts spent still belongs in the summary.
+		if sum.API, err = r.Store.AddScanUsage(ctx, tenantID, run.ID, app.APIUsage{}); err != nil {
+			return run, err
+		}
 	} else {
 		m := r.meter(tenantID, run.ID, client)
 		stop := m.flushEvery(ctx, usageFlushInterval)
