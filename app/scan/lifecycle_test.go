@@ -135,6 +135,17 @@ func TestScan_InactiveTenantStopsBetweenRemovals(t *testing.T) {
 				if removed != len(ledger) || removedAfter > 1 {
 					t.Fatalf("%d access.removed for %d site removals, %d of them after %s", removed, len(ledger), removedAfter, tc.action)
 				}
+				// The site's own clock agrees: at most the removal on the wire
+				// landed after the lifecycle event was recorded.
+				landedAfter := 0
+				for _, e := range ledger {
+					if e.Time.After(evs[lifecycleAt].OccurredAt) {
+						landedAfter++
+					}
+				}
+				if landedAfter > 1 {
+					t.Fatalf("the site made %d removals after %s at %s", landedAfter, tc.action, evs[lifecycleAt].OccurredAt)
+				}
 				// The site is enabled again: the stopped scan stays stopped,
 				// and its job, delivered again, does not start it.
 				if _, err := f.st.SetTenantEnabled(ctx, f.tenant.ID, true, app.Actor{Type: app.ActorInstaller, ID: "admin-account"}); err != nil {
