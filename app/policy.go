@@ -9,10 +9,13 @@ import (
 	"unicode/utf8"
 )
 
+// PolicyMode says whether a scan under the policy changes anything.
+type PolicyMode string
+
 // Policy modes: a new install starts in dry run.
 const (
-	ModeDryRun  = "dry_run"
-	ModeEnforce = "enforce"
+	ModeDryRun  PolicyMode = "dry_run"
+	ModeEnforce PolicyMode = "enforce"
 )
 
 // Policy actions.
@@ -59,10 +62,10 @@ type ProductRule struct {
 // Policy is a tenant's access-removal policy. Every saved change is a new
 // Version, audited with the before and after.
 type Policy struct {
-	TenantID string `json:"tenantId,omitempty"`
-	Version  int    `json:"version"`
-	Mode     string `json:"mode"`
-	Action   string `json:"action"`
+	TenantID string     `json:"tenantId,omitempty"`
+	Version  int        `json:"version"`
+	Mode     PolicyMode `json:"mode"`
+	Action   string     `json:"action"`
 	// Products maps product keys to their rule; a product without an
 	// enabled rule is out of scope.
 	Products map[string]ProductRule `json:"products"`

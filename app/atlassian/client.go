@@ -172,8 +172,8 @@ type Client struct {
 	sent, limited, points atomic.Int64 // see Stats
 }
 
-// Stats is what a Client has spent: the requests it sent (every attempt,
-// failed ones included), the 429 answers among them, and the Jira/Confluence
+// Stats is what a Client has spent: the requests it sent (every attempt
+// that left the process, failed ones included), the 429 answers among them, and the Jira/Confluence
 // points of its successful requests (as settled). A scan reports them.
 type Stats struct {
 	Requests    int64 `json:"requests"`

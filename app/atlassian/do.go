@@ -235,10 +235,14 @@ func (c *Client) send(ctx context.Context, cl *call) answer {
 	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
 	hreq = hreq.WithContext(httptrace.WithClientTrace(hreq.Context(), trace))
 
-	c.sent.Add(1)
 	resp, err := c.http.Do(hreq)
 	a.at = c.now()
 	a.wrote = wrote.Load()
+	if a.wrote || err == nil {
+		// Counted once it has left: a request that a cancelled context
+		// stopped before it was written never reached Atlassian.
+		c.sent.Add(1)
+	}
 	if err != nil {
 		a.err = sanitizeError(err, a.scrub)
 		return a

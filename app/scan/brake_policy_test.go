@@ -22,17 +22,24 @@ func brakeOff(p *app.Policy) {
 // storeOldPolicyVersion writes a policy version as Lapse stored it before
 // the brake had its off switch: no "brake", and maxRemovals and
 // maxRemovalShare 0, which then meant "no limit".
-func storeOldPolicyVersion(t *testing.T, f *fixture, d store.Dialect, mode string) {
+func storeOldPolicyVersion(t *testing.T, f *fixture, d store.Dialect, mode app.PolicyMode) {
 	t.Helper()
 	p := app.DefaultPolicy("", []string{"jira-software", "jira-servicedesk"})
-	raw, _ := json.Marshal(p)
+	raw, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var body map[string]any
-	_ = json.Unmarshal(raw, &body)
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatal(err)
+	}
 	delete(body, "brake")
 	delete(body, "tenantId")
 	delete(body, "version")
 	body["mode"], body["maxRemovals"], body["maxRemovalShare"] = mode, 0, 0
-	raw, _ = json.Marshal(body)
+	if raw, err = json.Marshal(body); err != nil {
+		t.Fatal(err)
+	}
 	db, err := f.st.SQLDB()
 	if err != nil {
 		t.Fatal(err)

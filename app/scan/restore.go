@@ -9,7 +9,8 @@ import (
 
 // Restore re-adds the group membership that a removal event took away,
 // and audits the restore (once per removal). Only access.removed events
-// can be restored.
+// can be restored; they are read as app.RemovalEvidence, the type the scan
+// writes them with, which also reads the events of earlier releases.
 func (r *Runner) Restore(ctx context.Context, tenantID string, eventID int64, actor app.Actor) (*app.AuditEvent, error) {
 	ev, err := r.Store.AuditEventByID(ctx, tenantID, eventID)
 	if err != nil {
@@ -18,12 +19,7 @@ func (r *Runner) Restore(ctx context.Context, tenantID string, eventID int64, ac
 	if ev.Action != app.AuditAccessRemove {
 		return nil, app.Errorf(app.EINVALID, "audit event %d is a %s, not a removal; only removals can be restored", eventID, ev.Action)
 	}
-	var removed struct {
-		AccountID string `json:"accountId"`
-		GroupID   string `json:"groupId"`
-		GroupName string `json:"groupName"`
-		ScanID    string `json:"scanId"`
-	}
+	var removed app.RemovalEvidence
 	if err := json.Unmarshal(ev.Data, &removed); err != nil || removed.AccountID == "" || removed.GroupID == "" {
 		return nil, app.Errorf(app.EINVALID, "audit event %d does not name the account and group it removed", eventID)
 	}
@@ -35,7 +31,7 @@ func (r *Runner) Restore(ctx context.Context, tenantID string, eventID int64, ac
 	if err != nil {
 		return nil, err
 	}
-	data := map[string]any{"groupId": removed.GroupID, "groupName": removed.GroupName, "removedByScan": removed.ScanID,
-		"alreadyMember": res.AlreadyMember, "readBack": res.ReadBack}
-	return r.Store.RecordRestore(ctx, tenantID, eventID, removed.AccountID, actor, data)
+	return r.Store.RecordRestore(ctx, tenantID, app.RestoreEvidence{AccountID: removed.AccountID, GroupID: removed.GroupID,
+		GroupName: removed.GroupName, RemovedByScan: removed.ScanID, RestoredEventID: eventID,
+		AlreadyMember: res.AlreadyMember, ReadBack: res.ReadBack}, actor)
 }

@@ -53,16 +53,43 @@ type Summary struct {
 	HandoffAccounts int                 `json:"handoffAccounts"`
 	WarningsQueued  int                 `json:"warningsQueued,omitempty"`
 	DurationMillis  int64               `json:"durationMs"`
-	// API is what the scan spent on Atlassian's APIs, across the attempts
-	// of a scan that was deferred or resumed: requests sent (retries
-	// included), 429 answers, Jira/Confluence points.
-	API              atlassian.Stats `json:"api"`
-	IncompleteReason string          `json:"incompleteReason,omitempty"`
+	// API is what the scan spent on Atlassian's APIs, across all its
+	// attempts (deferred, interrupted, killed and resumed): requests sent
+	// (retries included), 429 answers, Jira/Confluence points. It is the
+	// running total the attempts add to as they go (store.AddScanUsage).
+	API              app.APIUsage `json:"api"`
+	IncompleteReason string       `json:"incompleteReason,omitempty"`
 }
 
-// errCancelled stops a scan an admin cancelled, at a safe point: between
-// two accounts' evaluation batches or two removals.
-var errCancelled = errors.New("scan: cancelled by an administrator")
+// setRemovalCounts takes the summary's removal counts from the scan's
+// durable records, not from what one attempt counted: a resumed scan's
+// earlier attempts did removals too. RemovalsDone equals the scan's
+// access.removed events.
+func (s *Summary) setRemovalCounts(c app.ScanActionCounts) {
+	s.RemovalsDone = c.Done
+	s.RemovalsSkipped = c.AlreadyRemoved
+	s.RemovalsFailed = c.Failed
+}
+
+// plannedCount is how many removals the scan plans over all its attempts:
+// the fresh plan and what earlier attempts recorded (a membership an
+// earlier attempt removed is no longer in a fresh inventory).
+func (r *Runner) plannedCount(ctx context.Context, tenantID, scanID string, fresh []app.ScanAction) (int, error) {
+	recorded, err := r.Store.ScanActions(ctx, tenantID, scanID, "")
+	if err != nil {
+		return 0, err
+	}
+	keys := map[[2]string]bool{}
+	for _, a := range slices.Concat(fresh, recorded) {
+		keys[[2]string{a.AccountID, a.GroupID}] = true
+	}
+	return len(keys), nil
+}
+
+// errCancelled stops a scan that was cancelled (by an admin, or because its
+// tenant was disabled or uninstalled), at a safe point: between two
+// accounts' evaluation batches or two removals.
+var errCancelled = store.ErrScanCancelled
 
 // checkCancelled returns errCancelled when the scan has been cancelled.
 func (r *Runner) checkCancelled(ctx context.Context, tenantID, scanID string) error {
@@ -94,7 +121,7 @@ func (r *Runner) log() *slog.Logger {
 // scanID is "". A scan found running (its worker died) resumes: the
 // intents it left are reconciled first. An approved scan (a held run an
 // admin approved) carries out the removals of its stored snapshot.
-func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, error) {
+func (r *Runner) Run(ctx context.Context, tenantID, scanID string, trigger app.ScanTrigger) (*app.ScanRun, error) {
 	t, conn, err := r.tenantAndConnection(ctx, tenantID)
 	if err != nil {
 		return nil, err
@@ -105,19 +132,30 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 	}
 	start := r.now()
 	var sum Summary
-	var status string
+	var status app.ScanStatus
 	var runErr error
 	client, err := r.Client(ctx, t, conn)
-	switch {
-	case err != nil:
+	if err != nil {
 		status, runErr = app.ScanFailed, err
-	case run.Status == app.ScanApproved:
-		sum, status, runErr = r.executeApproved(ctx, t, client, run)
-	default:
-		sum, status, runErr = r.execute(ctx, t, conn, client, pol, run)
-	}
-	if client != nil {
-		sum.API = addStats(priorStats(run), client.Stats())
+		// What earlier attempts spent still belongs in the summary.
+		if sum.API, err = r.Store.AddScanUsage(ctx, tenantID, run.ID, app.APIUsage{}); err != nil {
+			return run, err
+		}
+	} else {
+		m := r.meter(tenantID, run.ID, client)
+		stop := m.flushEvery(ctx, usageFlushInterval)
+		if run.Status == app.ScanApproved {
+			sum, status, runErr = r.executeApproved(ctx, t, client, run, m)
+		} else {
+			sum, status, runErr = r.execute(ctx, t, conn, client, pol, run, m)
+		}
+		stop()
+		// Flushed even when the attempt is cut short, on a context that is
+		// not: an interrupted attempt's requests count for the scan.
+		sum.API, err = m.flush(context.WithoutCancel(ctx))
+		if err != nil {
+			return run, err
+		}
 	}
 	sum.DurationMillis = r.now().Sub(start).Milliseconds()
 	if errors.Is(runErr, errCancelled) {
@@ -134,6 +172,11 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 		errText = runErr.Error()
 		r.log().WarnContext(ctx, "scan stopped", "tenant_id", tenantID, "scan_id", run.ID, "status", status, "err", runErr)
 	}
+	counts, err := r.Store.ScanActionCounts(ctx, tenantID, run.ID)
+	if err != nil {
+		return run, err
+	}
+	sum.setRemovalCounts(counts)
 	finished, err := r.Store.FinishScan(context.WithoutCancel(ctx), tenantID, run.ID, status, sum, errText)
 	if err != nil {
 		return nil, err
@@ -144,6 +187,7 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 		if err := r.Settle(ctx, tenantID, run.ID); err != nil {
 			return finished, err
 		}
+		return r.Store.Scan(ctx, tenantID, run.ID)
 	}
 	return finished, runErr
 }
@@ -154,15 +198,60 @@ func (r *Runner) Run(ctx context.Context, tenantID, scanID, trigger string) (*ap
 // is still there is marked cancelled. The scheduler calls it when a job of a
 // cancelled scan is delivered (a worker that died, a deferred scan), so no
 // removal of a cancelled scan goes unrecorded.
+//
+// Its summary's removal counts and API usage are then brought up to date
+// from the records, so that they agree with the audit log however the scan
+// ended (a cancelled scan whose worker died never wrote its own summary).
 func (r *Runner) Settle(ctx context.Context, tenantID, scanID string) error {
 	open, err := r.Store.ScanActions(ctx, tenantID, scanID, app.ActionIntent)
-	if err != nil || len(open) == 0 {
-		return err
-	}
-	client, err := r.tenantClient(ctx, tenantID)
 	if err != nil {
 		return err
 	}
+	var usage app.APIUsage
+	if len(open) > 0 {
+		client, err := r.tenantClient(ctx, tenantID)
+		if err != nil {
+			return err
+		}
+		m := r.meter(tenantID, scanID, client)
+		err = r.settleOpen(ctx, tenantID, scanID, client, open)
+		if usage, err = flushAfter(ctx, m, err); err != nil {
+			return err
+		}
+	} else if usage, err = r.Store.AddScanUsage(ctx, tenantID, scanID, app.APIUsage{}); err != nil {
+		return err
+	}
+	return r.refreshSummary(ctx, tenantID, scanID, usage)
+}
+
+// flushAfter flushes m's usage after a step that returned err, and returns
+// the scan's usage and the step's error (or the flush's).
+func flushAfter(ctx context.Context, m *meter, err error) (app.APIUsage, error) {
+	usage, ferr := m.flush(context.WithoutCancel(ctx))
+	return usage, cmp.Or(err, ferr)
+}
+
+// refreshSummary rewrites a finished scan's removal counts and API usage
+// from its records.
+func (r *Runner) refreshSummary(ctx context.Context, tenantID, scanID string, usage app.APIUsage) error {
+	run, err := r.Store.Scan(ctx, tenantID, scanID)
+	if err != nil {
+		return err
+	}
+	var sum Summary
+	_ = json.Unmarshal(run.Summary, &sum)
+	counts, err := r.Store.ScanActionCounts(ctx, tenantID, scanID)
+	if err != nil {
+		return err
+	}
+	sum.setRemovalCounts(counts)
+	sum.API = usage
+	return r.Store.UpdateScanSummary(ctx, tenantID, scanID, sum)
+}
+
+// settleOpen reads back each open intent of a cancelled scan and records
+// its outcome.
+func (r *Runner) settleOpen(ctx context.Context, tenantID, scanID string, client *adminapi.Client, open []app.ScanAction) error {
 	decisions, err := r.snapshotRemovals(ctx, tenantID, scanID)
 	if err != nil {
 		return err
@@ -179,27 +268,15 @@ func (r *Runner) Settle(ctx context.Context, tenantID, scanID string) error {
 			a.State, a.Outcome = app.ActionCancelled, "scan cancelled; still a member, not removed"
 			err = r.Store.CompleteAction(ctx, tenantID, a, nil)
 		default:
-			a.State, a.Outcome = app.ActionDone, "removed_before_cancel"
-			res := adminapi.MembershipResult{ReadBack: true}
-			err = r.Store.CompleteAction(ctx, tenantID, a, auditRemoval(a, res, decisions[a.AccountID]))
+			a.State, a.Outcome = app.ActionDone, app.ActionOutcomeRemovedBeforeCancel
+			ev := app.RemovalEvidenceOf(a, false, true, decisions[a.AccountID])
+			err = r.Store.CompleteAction(ctx, tenantID, a, &ev)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// priorStats is what earlier attempts of the scan spent, from the summary a
-// deferred attempt recorded ({} for a new scan).
-func priorStats(run *app.ScanRun) atlassian.Stats {
-	var prior Summary
-	_ = json.Unmarshal(run.Summary, &prior)
-	return prior.API
-}
-
-func addStats(a, b atlassian.Stats) atlassian.Stats {
-	return atlassian.Stats{Requests: a.Requests + b.Requests, RateLimited: a.RateLimited + b.RateLimited, Points: a.Points + b.Points}
 }
 
 // tenantAndConnection loads the tenant and its organization connection.
@@ -234,7 +311,7 @@ func (r *Runner) snapshotRemovals(ctx context.Context, tenantID, scanID string) 
 
 // begin starts the scan, or picks up one that a dead worker left running
 // or an admin approved, with the policy version it runs under.
-func (r *Runner) begin(ctx context.Context, t *app.Tenant, scanID, trigger string) (*app.ScanRun, *app.Policy, error) {
+func (r *Runner) begin(ctx context.Context, t *app.Tenant, scanID string, trigger app.ScanTrigger) (*app.ScanRun, *app.Policy, error) {
 	tenantID, products := t.ID, t.Product.PolicyProducts()
 	if scanID != "" {
 		existing, err := r.Store.Scan(ctx, tenantID, scanID)
@@ -259,12 +336,11 @@ func (r *Runner) begin(ctx context.Context, t *app.Tenant, scanID, trigger strin
 
 // executeApproved carries out an approved scan from its stored snapshot:
 // the decisions the admin approved, not a fresh reading.
-func (r *Runner) executeApproved(ctx context.Context, t *app.Tenant, client *adminapi.Client, run *app.ScanRun) (Summary, string, error) {
+func (r *Runner) executeApproved(ctx context.Context, t *app.Tenant, client *adminapi.Client, run *app.ScanRun, m *meter) (Summary, app.ScanStatus, error) {
 	var sum Summary
 	if err := json.Unmarshal(run.Summary, &sum); err != nil {
 		return sum, app.ScanFailed, err
 	}
-	sum.RemovalsDone, sum.RemovalsSkipped, sum.RemovalsFailed = 0, 0, 0
 	var decisions []app.Decision
 	err := r.Store.ScanAccounts(ctx, t.ID, run.ID, func(a app.ScanAccount) error {
 		decisions = append(decisions, a.Decisions...)
@@ -273,13 +349,13 @@ func (r *Runner) executeApproved(ctx context.Context, t *app.Tenant, client *adm
 	if err != nil {
 		return sum, app.ScanFailed, err
 	}
-	if err := r.act(ctx, t.ID, client, plannedRemovals(run.ID, decisions), decisions, &sum); err != nil {
+	if err := r.act(ctx, t.ID, client, plannedRemovals(run.ID, decisions), decisions, m); err != nil {
 		return sum, statusOf(err), err
 	}
 	return sum, app.ScanCompleted, nil
 }
 
-func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnection, client *adminapi.Client, pol *app.Policy, run *app.ScanRun) (Summary, string, error) {
+func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnection, client *adminapi.Client, pol *app.Policy, run *app.ScanRun, m *meter) (Summary, app.ScanStatus, error) {
 	var sum Summary
 	plan, err := inventory.Prepare(ctx, client, inventory.Options{CloudID: t.CloudID, SiteURL: t.BaseURL, Family: string(t.Product), ActivitySource: conn.ActivitySource})
 	if err != nil {
@@ -287,7 +363,7 @@ func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnec
 	}
 	sum.ActivitySource = plan.ActivitySource
 	warn := r.QueueWarnings && pol.Mode == app.ModeEnforce && pol.WarningDays > 0
-	decisions, notices, err := r.evaluate(ctx, t, run.ID, plan, pol, warn, &sum)
+	decisions, notices, err := r.evaluate(ctx, t, run.ID, plan, pol, warn, &sum, m)
 	if err != nil {
 		return sum, statusOf(err), err
 	}
@@ -298,7 +374,9 @@ func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnec
 	brake := policy.CheckBrake(*pol, decisions, usersPerProduct(decisions))
 	sum.Brake = &brake
 	removals := plannedRemovals(run.ID, decisions)
-	sum.RemovalsPlanned = len(removals)
+	if sum.RemovalsPlanned, err = r.plannedCount(ctx, t.ID, run.ID, removals); err != nil {
+		return sum, app.ScanFailed, err
+	}
 	handoff := handoffList(decisions)
 	sum.HandoffAccounts = len(handoff)
 	if err := r.Store.RecordHandoff(ctx, t.ID, run.ID, handoff); err != nil {
@@ -312,7 +390,7 @@ func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnec
 	if brake.Held {
 		return sum, app.ScanHeld, nil
 	}
-	if err := r.act(ctx, t.ID, client, removals, decisions, &sum); err != nil {
+	if err := r.act(ctx, t.ID, client, removals, decisions, m); err != nil {
 		return sum, statusOf(err), err
 	}
 	return sum, app.ScanCompleted, nil
@@ -322,7 +400,7 @@ func (r *Runner) execute(ctx context.Context, t *app.Tenant, conn *app.OrgConnec
 // snapshot in batches; it returns the decisions (small: a few per account)
 // and, when warn is set, a warning notice for each pending decision of an
 // account with an e-mail address.
-func (r *Runner) evaluate(ctx context.Context, t *app.Tenant, scanID string, plan *inventory.Plan, pol *app.Policy, warn bool, sum *Summary) ([]app.Decision, []app.WarningNotice, error) {
+func (r *Runner) evaluate(ctx context.Context, t *app.Tenant, scanID string, plan *inventory.Plan, pol *app.Policy, warn bool, sum *Summary, m *meter) ([]app.Decision, []app.WarningNotice, error) {
 	var all []app.Decision
 	var notices []app.WarningNotice
 	batch := make([]app.ScanAccount, 0, 200)
@@ -330,6 +408,9 @@ func (r *Runner) evaluate(ctx context.Context, t *app.Tenant, scanID string, pla
 		err := r.Store.SaveScanAccounts(ctx, t.ID, scanID, batch)
 		batch = batch[:0]
 		if err != nil {
+			return err
+		}
+		if _, err := m.flush(ctx); err != nil {
 			return err
 		}
 		return r.checkCancelled(ctx, t.ID, scanID)
@@ -377,8 +458,8 @@ func warningNotices(t *app.Tenant, facts app.AccountFacts, ds []app.Decision) []
 
 // handoffList lists the inactive accounts whose access comes only through
 // IdP-synced groups, with those groups: Lapse cannot edit them.
-func handoffList(ds []app.Decision) []map[string]any {
-	var out []map[string]any
+func handoffList(ds []app.Decision) []app.HandoffAccount {
+	var out []app.HandoffAccount
 	for _, d := range ds {
 		if d.Outcome != app.OutcomeHandoff {
 			continue
@@ -387,8 +468,8 @@ func handoffList(ds []app.Decision) []map[string]any {
 		for _, g := range d.HandoffGroups {
 			groups = append(groups, g.GroupName)
 		}
-		out = append(out, map[string]any{"accountId": d.AccountID, "product": d.Product, "groups": groups,
-			"lastActive": d.LastActive, "daysInactive": d.DaysInactive, "rule": d.Rule})
+		out = append(out, app.HandoffAccount{AccountID: d.AccountID, Product: d.Product, Groups: groups,
+			LastActive: d.LastActive, DaysInactive: d.DaysInactive, Rule: d.Rule})
 	}
 	return out
 }
@@ -425,10 +506,11 @@ func plannedRemovals(scanID string, ds []app.Decision) []app.ScanAction {
 }
 
 // act performs the removals: intent recorded, call made, outcome and audit
-// event recorded together. Actions already done (a resumed scan) are
+// event recorded together. Actions already settled (a resumed scan) are
 // skipped; intents left by a dead run are completed by the same call,
-// which reads the membership back before it writes.
-func (r *Runner) act(ctx context.Context, tenantID string, client *adminapi.Client, removals []app.ScanAction, ds []app.Decision, sum *Summary) error {
+// which reads the membership back before it writes. After each removal the
+// attempt's API usage is added to the scan's.
+func (r *Runner) act(ctx context.Context, tenantID string, client *adminapi.Client, removals []app.ScanAction, ds []app.Decision, m *meter) error {
 	if len(removals) == 0 {
 		return nil
 	}
@@ -436,10 +518,10 @@ func (r *Runner) act(ctx context.Context, tenantID string, client *adminapi.Clie
 	if err != nil {
 		return err
 	}
-	isDone := map[[2]string]bool{}
+	settled := map[[2]string]bool{}
 	for _, a := range recorded {
-		if a.State == app.ActionDone {
-			isDone[[2]string{a.AccountID, a.GroupID}] = true
+		if a.State != app.ActionIntent {
+			settled[[2]string{a.AccountID, a.GroupID}] = true
 		}
 	}
 	// Intents a dead run left that the fresh plan no longer lists (the
@@ -457,14 +539,16 @@ func (r *Runner) act(ctx context.Context, tenantID string, client *adminapi.Clie
 	}
 	byAccount := decisionsByAccount(ds)
 	for _, a := range removals {
-		if isDone[[2]string{a.AccountID, a.GroupID}] {
-			sum.RemovalsDone++
+		if settled[[2]string{a.AccountID, a.GroupID}] {
 			continue
 		}
-		if err := r.checkCancelled(ctx, tenantID, a.ScanID); err != nil {
-			return err
+		// removeOne's RecordIntent refuses a cancelled scan (errCancelled)
+		// under the lock that cancelling takes: the check before each removal.
+		err := r.removeOne(ctx, tenantID, client, a, byAccount[a.AccountID])
+		if _, ferr := m.flush(ctx); err == nil {
+			err = ferr
 		}
-		if err := r.removeOne(ctx, tenantID, client, a, byAccount[a.AccountID], sum); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -481,14 +565,13 @@ func decisionsByAccount(ds []app.Decision) map[string][]app.Decision {
 	return out
 }
 
-func (r *Runner) removeOne(ctx context.Context, tenantID string, client *adminapi.Client, a app.ScanAction, ds []app.Decision, sum *Summary) error {
+func (r *Runner) removeOne(ctx context.Context, tenantID string, client *adminapi.Client, a app.ScanAction, ds []app.Decision) error {
 	if err := r.Store.RecordIntent(ctx, tenantID, a); err != nil {
 		return err
 	}
 	res, err := r.removeWithRetry(ctx, client, a)
 	switch {
 	case errors.Is(err, adminapi.ErrSyncedGroup), errors.Is(err, adminapi.ErrGroupNotFound), errors.Is(err, adminapi.ErrUserNotFound):
-		sum.RemovalsFailed++
 		a.State, a.Outcome = app.ActionFailed, err.Error()
 		return r.Store.CompleteAction(ctx, tenantID, a, nil)
 	case err != nil:
@@ -496,13 +579,12 @@ func (r *Runner) removeOne(ctx context.Context, tenantID string, client *adminap
 		// completes it after reading the state back.
 		return err
 	}
-	a.State, a.Outcome = app.ActionDone, "removed"
+	a.State, a.Outcome = app.ActionDone, app.ActionOutcomeRemoved
 	if res.AlreadyRemoved {
-		a.Outcome = "already_removed"
-		sum.RemovalsSkipped++
+		a.Outcome = app.ActionOutcomeAlreadyRemoved
 	}
-	sum.RemovalsDone++
-	return r.Store.CompleteAction(ctx, tenantID, a, auditRemoval(a, res, ds))
+	ev := app.RemovalEvidenceOf(a, res.AlreadyRemoved, res.ReadBack, ds)
+	return r.Store.CompleteAction(ctx, tenantID, a, &ev)
 }
 
 // removeAttempts bounds how often one removal is tried within a scan when
@@ -540,40 +622,28 @@ func transient(err error) bool {
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	_, stop := atlassian.RetryAt(err)
+	_, stop := ResumeAt(err)
 	return !stop
-}
-
-// auditRemoval is the evidence of one removal: the account as seen, the
-// group, the rule and reason, the billable path, last use, and the host's
-// answer.
-func auditRemoval(a app.ScanAction, res adminapi.MembershipResult, ds []app.Decision) map[string]any {
-	data := map[string]any{"scanId": a.ScanID, "accountId": a.AccountID, "groupId": a.GroupID,
-		"alreadyRemoved": res.AlreadyRemoved, "readBack": res.ReadBack}
-	var products []map[string]any
-	for _, d := range ds {
-		for _, g := range d.RemoveGroups {
-			if g.GroupID == a.GroupID {
-				data["groupName"] = g.GroupName
-				products = append(products, map[string]any{"product": d.Product, "resourceId": d.ResourceID, "rule": d.Rule,
-					"reason": d.Reason, "policyVersion": d.PolicyVersion, "lastActive": d.LastActive, "daysInactive": d.DaysInactive,
-					"billablePath": d.BillablePath})
-			}
-		}
-	}
-	data["products"] = products
-	return data
 }
 
 // statusOf maps a stop to a scan status: out of budget defers the scan,
 // anything else fails it.
-func statusOf(err error) string {
-	var ie *inventory.IncompleteError
-	if errors.As(err, &ie) && !ie.RetryAt.IsZero() {
-		return app.ScanDeferred
-	}
-	if _, ok := atlassian.RetryAt(err); ok {
+func statusOf(err error) app.ScanStatus {
+	if _, ok := ResumeAt(err); ok {
 		return app.ScanDeferred
 	}
 	return app.ScanFailed
+}
+
+// ResumeAt reports whether a scan that stopped with err may continue later
+// by itself — it ran out of API budget or was rate-limited, by Atlassian or
+// by Lapse's own shared budget, whether while reading the inventory or while
+// removing — and when. It is the one rule for it: the runner defers such a
+// scan, and the scheduler snoozes its job until then.
+func ResumeAt(err error) (time.Time, bool) {
+	var ie *inventory.IncompleteError
+	if errors.As(err, &ie) && !ie.RetryAt.IsZero() {
+		return ie.RetryAt, true
+	}
+	return atlassian.RetryAt(err)
 }

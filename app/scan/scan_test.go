@@ -575,7 +575,7 @@ func TestScan_SettleReadsBackOpenIntents(t *testing.T) {
 			if after := len(f.srv.Ledger()); after != before {
 				t.Fatalf("settling wrote to the site: ledger %d → %d", before, after)
 			}
-			states := map[string]string{}
+			states := map[string]app.ActionState{}
 			actions, _ := f.st.ScanActions(ctx, f.tenant.ID, run.ID, "")
 			for _, a := range actions {
 				states[a.AccountID] = a.State

@@ -2,11 +2,13 @@ package schedule_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/lapsehq/lapse/app"
 	"github.com/lapsehq/lapse/app/schedule"
+	"github.com/lapsehq/lapse/app/store"
 	"github.com/lapsehq/lapse/app/store/storetest"
 )
 
@@ -22,7 +24,7 @@ func TestScheduler_CancelledScanIsSettledNotRun(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			st := storetest.Open(t, d)
-			r := &scriptedRunner{st: st, outcome: func(int) (string, error) { return app.ScanCompleted, nil }}
+			r := &scriptedRunner{st: st, outcome: func(int) (app.ScanStatus, error) { return app.ScanCompleted, nil }}
 			s := newScheduler(t, schedule.Config{Store: st, PlanInterval: -1, Runner: r})
 			tenant := newTenant(t, st, "acme", true, "", "", 0)
 			run, err := s.RunNow(ctx, tenant, admin) // queued; no worker yet
@@ -49,4 +51,64 @@ func TestScheduler_CancelledScanIsSettledNotRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScheduler_InactiveTenantsJobsDoNotStart: the queued scans of a site
+// that is then uninstalled or disabled never run — their jobs only settle
+// what they left — and each is cancelled with the reason, audited; such a
+// site cannot queue another scan either.
+func TestScheduler_InactiveTenantsJobsDoNotStart(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		st := storetest.Open(t, d)
+		r := &scriptedRunner{st: st, outcome: func(int) (app.ScanStatus, error) { return app.ScanCompleted, nil }}
+		s := newScheduler(t, schedule.Config{Store: st, PlanInterval: -1, Runner: r})
+		installer := app.Actor{Type: app.ActorInstaller, ID: "557058:installer"}
+		gone := newTenant(t, st, "gone", true, "", "", 0)
+		off := newTenant(t, st, "off", true, "", "", 0)
+		queued := map[string]string{}
+		for _, tenant := range []string{gone, off} {
+			run, err := s.RunNow(ctx, tenant, admin) // queued; no worker yet
+			if err != nil {
+				t.Fatal(err)
+			}
+			queued[tenant] = run.ID
+		}
+		if _, err := st.UninstallConnect(ctx, "ck-gone", installer); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SetTenantEnabled(ctx, off, false, installer); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RunNow(ctx, off, admin); app.ErrorCode(err) != app.EFORBIDDEN {
+			t.Fatalf("RunNow on a disabled site = %v, want EFORBIDDEN", err)
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_ = s.Stop(stopCtx)
+		})
+		waitFor(t, 20*time.Second, "the stopped scans' jobs", func() bool { return r.settled.Load() == 2 })
+		if n := r.calls.Load(); n != 0 {
+			t.Fatalf("scans of inactive sites ran %d times", n)
+		}
+		for tenant, reason := range map[string]string{gone: "tenant uninstalled", off: "tenant disabled"} {
+			got, _ := st.Scan(ctx, tenant, queued[tenant])
+			if got.Status != app.ScanCancelled || !strings.Contains(got.Error, reason) {
+				t.Fatalf("scan of the %s site: %s %q", reason, got.Status, got.Error)
+			}
+			evs, _ := st.ListAuditEvents(ctx, tenant, 100)
+			audited := false
+			for _, e := range evs {
+				audited = audited || (e.Action == app.AuditScanCancelled && strings.Contains(string(e.Data), reason))
+			}
+			if !audited {
+				t.Fatalf("no scan.cancelled with reason %q", reason)
+			}
+		}
+	})
 }

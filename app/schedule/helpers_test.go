@@ -110,10 +110,10 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 }
 
 // waitStatus waits until the scan reaches status.
-func waitStatus(t testing.TB, st *store.Store, tenantID, scanID, status string) *app.ScanRun {
+func waitStatus(t testing.TB, st *store.Store, tenantID, scanID string, status app.ScanStatus) *app.ScanRun {
 	t.Helper()
 	var run *app.ScanRun
-	waitFor(t, 20*time.Second, "scan "+status, func() bool {
+	waitFor(t, 20*time.Second, "scan "+string(status), func() bool {
 		var err error
 		run, err = st.Scan(context.Background(), tenantID, scanID)
 		return err == nil && run.Status == status
@@ -201,7 +201,7 @@ func newCountingRunner(t testing.TB, st *store.Store, replica, day string, delay
 	return &countingRunner{st: st, db: db, rebind: rebind, replica: replica, day: day, delay: delay}
 }
 
-func (r *countingRunner) Run(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, error) {
+func (r *countingRunner) Run(ctx context.Context, tenantID, scanID string, trigger app.ScanTrigger) (*app.ScanRun, error) {
 	r.calls.Add(1)
 	run, err := r.begin(ctx, tenantID, scanID, trigger)
 	if err != nil {
@@ -221,7 +221,7 @@ func (r *countingRunner) Run(ctx context.Context, tenantID, scanID, trigger stri
 
 // begin starts the queued scan, or picks up one left running or
 // approved, as scan.Runner does.
-func (r *countingRunner) begin(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, error) {
+func (r *countingRunner) begin(ctx context.Context, tenantID, scanID string, trigger app.ScanTrigger) (*app.ScanRun, error) {
 	existing, err := r.st.Scan(ctx, tenantID, scanID)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package schedule
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -12,15 +11,14 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/lapsehq/lapse/app"
-	"github.com/lapsehq/lapse/app/atlassian"
-	"github.com/lapsehq/lapse/app/inventory"
+	"github.com/lapsehq/lapse/app/scan"
 )
 
 // ScanArgs is the job that runs one queued scan.
 type ScanArgs struct {
-	TenantID string `json:"tenant_id" river:"unique"`
-	ScanID   string `json:"scan_id"`
-	Trigger  string `json:"trigger"`
+	TenantID string          `json:"tenant_id" river:"unique"`
+	ScanID   string          `json:"scan_id"`
+	Trigger  app.ScanTrigger `json:"trigger"`
 	// Day is the tenant's local date (YYYY-MM-DD) a scheduled scan covers;
 	// "" for manual scans. Scheduled jobs are unique by (TenantID, Day).
 	Day string `json:"day,omitempty" river:"unique"`
@@ -136,9 +134,11 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 	case err != nil:
 		return err
 	case run.Status == app.ScanCancelled:
-		// Its worker may have died mid-removal, or it was deferred: settle
-		// what it left open, by reading back, never by writing.
-		log.InfoContext(ctx, "scan cancelled; settling its open removals")
+		// Cancelled by an admin, or stopped because the site was disabled or
+		// uninstalled (RetryScan stops a scan of such a site itself). Its
+		// worker may have died mid-removal, or it was deferred: settle what
+		// it left open, by reading back, never by writing.
+		log.InfoContext(ctx, "scan cancelled; settling its open removals", "reason", run.Error)
 		return w.s.runner.Settle(ctx, a.TenantID, a.ScanID)
 	case !runnable(run.Status):
 		log.InfoContext(ctx, "scan already finished", "status", run.Status)
@@ -150,7 +150,7 @@ func (w *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 	return w.settle(ctx, log, job, run, err)
 }
 
-func runnable(status string) bool {
+func runnable(status app.ScanStatus) bool {
 	return status == app.ScanQueued || status == app.ScanRunning || status == app.ScanApproved
 }
 
@@ -235,20 +235,8 @@ func isDeferred(run *app.ScanRun, err error) bool {
 	if run != nil && run.Status == app.ScanDeferred {
 		return true
 	}
-	_, ok := retryAt(err)
+	_, ok := scan.ResumeAt(err)
 	return ok
-}
-
-// retryAt is when a deferred scan may continue.
-func retryAt(err error) (time.Time, bool) {
-	if at, ok := atlassian.RetryAt(err); ok {
-		return at, true
-	}
-	var ie *inventory.IncompleteError
-	if errors.As(err, &ie) && !ie.RetryAt.IsZero() {
-		return ie.RetryAt, true
-	}
-	return time.Time{}, false
 }
 
 // Snooze bounds. The upper bound caps how long a wrong or far-off reset
@@ -266,7 +254,7 @@ const (
 // same exhausted budget, do not all wake in the same instant.
 func (s *Scheduler) snoozeFor(tenantID string, err error) time.Duration {
 	d := unknownSnooze
-	if at, ok := retryAt(err); ok {
+	if at, ok := scan.ResumeAt(err); ok {
 		d = at.Sub(s.now())
 	}
 	d = min(max(d, minSnooze), maxSnooze)

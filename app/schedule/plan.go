@@ -138,7 +138,7 @@ func location(name string, cache map[string]*time.Location) (*time.Location, err
 // its audit event and its job in one transaction. The job is unique per
 // (tenant, day); when River finds the day's job already there, the queued
 // scan is rolled back (errPlanned).
-func (s *Scheduler) queueDue(ctx context.Context, tenantID, day, trigger string, actor app.Actor) error {
+func (s *Scheduler) queueDue(ctx context.Context, tenantID, day string, trigger app.ScanTrigger, actor app.Actor) error {
 	run, err := s.store.QueueScan(ctx, tenantID, trigger, actor, func(tx *sql.Tx, scanID string) error {
 		args := ScanArgs{TenantID: tenantID, ScanID: scanID, Trigger: trigger, Day: day}
 		res, err := s.client.InsertTx(ctx, tx, args, &river.InsertOpts{UniqueOpts: dailyUnique})

@@ -50,7 +50,7 @@ const (
 
 // ScanRunner runs one scan of a tenant. *scan.Runner implements it.
 type ScanRunner interface {
-	Run(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, error)
+	Run(ctx context.Context, tenantID, scanID string, trigger app.ScanTrigger) (*app.ScanRun, error)
 	// Settle completes, by reading back, the open removal intents of a
 	// scan an admin cancelled.
 	Settle(ctx context.Context, tenantID, scanID string) error

@@ -71,8 +71,8 @@ func TestScheduler_RunNow(t *testing.T) {
 			}
 
 			unconnected := newTenant(t, st, "loose", false, "", "", 0)
-			if _, err := s.RunNow(ctx, unconnected, admin); app.ErrorCode(err) != app.ENOTFOUND {
-				t.Fatalf("RunNow without an org connection = %v, want ENOTFOUND", err)
+			if _, err := s.RunNow(ctx, unconnected, admin); app.ErrorCode(err) != app.ECONFLICT {
+				t.Fatalf("RunNow without an org connection = %v, want ECONFLICT", err)
 			}
 		})
 	}
@@ -322,7 +322,7 @@ type scriptedRunner struct {
 	at    []time.Time
 	// outcome returns the status to finish the scan with and the error to
 	// return, for the n-th call (1-based).
-	outcome func(n int) (string, error)
+	outcome func(n int) (app.ScanStatus, error)
 	settled atomic.Int64 // Settle calls
 }
 
@@ -332,7 +332,7 @@ func (r *scriptedRunner) Settle(context.Context, string, string) error {
 	return nil
 }
 
-func (r *scriptedRunner) Run(ctx context.Context, tenantID, scanID, trigger string) (*app.ScanRun, error) {
+func (r *scriptedRunner) Run(ctx context.Context, tenantID, scanID string, trigger app.ScanTrigger) (*app.ScanRun, error) {
 	n := int(r.calls.Add(1))
 	r.mu.Lock()
 	r.at = append(r.at, time.Now())
@@ -368,7 +368,7 @@ func TestScheduler_DeferredScanIsSnoozed(t *testing.T) {
 			st := storetest.Open(t, d)
 			var resetAt time.Time
 			r := &scriptedRunner{st: st}
-			r.outcome = func(n int) (string, error) {
+			r.outcome = func(n int) (app.ScanStatus, error) {
 				if n > 1 {
 					return app.ScanCompleted, nil
 				}
@@ -407,7 +407,7 @@ func TestScheduler_RetriesFailedScan(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			st := storetest.Open(t, d)
-			r := &scriptedRunner{st: st, outcome: func(n int) (string, error) {
+			r := &scriptedRunner{st: st, outcome: func(n int) (app.ScanStatus, error) {
 				if n == 1 {
 					return app.ScanFailed, errors.New("connection reset by peer")
 				}
@@ -463,7 +463,7 @@ func TestScheduler_CancelsHopelessJob(t *testing.T) {
 // tenant or its org connection has disappeared.
 type goneRunner struct{ calls atomic.Int64 }
 
-func (r *goneRunner) Run(context.Context, string, string, string) (*app.ScanRun, error) {
+func (r *goneRunner) Run(context.Context, string, string, app.ScanTrigger) (*app.ScanRun, error) {
 	r.calls.Add(1)
 	return nil, app.Errorf(app.ENOTFOUND, "the site is not connected to an Atlassian organization")
 }

@@ -11,11 +11,9 @@ import (
 // it, status queued; a worker of any replica runs it shortly. The scan row,
 // its audit event and its job are written in one transaction. While
 // another scan of the site is active it answers ECONFLICT together with
-// that scan; a site not connected to its organization gets ENOTFOUND.
+// that scan; a site not connected to its organization gets ECONFLICT and
+// a disabled or uninstalled one EFORBIDDEN (store.QueueScan decides).
 func (s *Scheduler) RunNow(ctx context.Context, tenantID string, actor app.Actor) (*app.ScanRun, error) {
-	if _, err := s.store.OrgConnection(ctx, tenantID); err != nil {
-		return nil, err
-	}
 	return s.store.QueueScan(ctx, tenantID, app.TriggerManual, actor, func(tx *sql.Tx, scanID string) error {
 		return s.insertTx(ctx, tx, ScanArgs{TenantID: tenantID, ScanID: scanID, Trigger: app.TriggerManual})
 	})

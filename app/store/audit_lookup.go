@@ -18,12 +18,13 @@ func (s *Store) AuditEventByID(ctx context.Context, tenantID string, id int64) (
 		Actor: app.Actor{Type: app.ActorType(row.ActorType), ID: row.ActorID}, Action: row.Action, Data: json.RawMessage(row.Data)}, nil
 }
 
-// RecordRestore audits the restore of removal event eventID for
-// accountID. It refuses a second restore of the same removal (ECONFLICT):
+// RecordRestore audits the restore of the removal event ev.RestoredEventID
+// for ev.AccountID. It refuses a second restore of the same removal (ECONFLICT):
 // the membership is back already, and the trail must say so once. The check
 // and the append run under the tenant's audit-chain lock, so two concurrent
 // restores cannot both pass it.
-func (s *Store) RecordRestore(ctx context.Context, tenantID string, eventID int64, accountID string, actor app.Actor, data map[string]any) (*app.AuditEvent, error) {
+func (s *Store) RecordRestore(ctx context.Context, tenantID string, ev app.RestoreEvidence, actor app.Actor) (*app.AuditEvent, error) {
+	eventID, accountID := ev.RestoredEventID, ev.AccountID
 	var out *app.AuditEvent
 	err := s.inTx(ctx, func(tx *Store) error {
 		if err := tx.lockAuditChain(ctx, tenantID); err != nil {
@@ -35,16 +36,12 @@ func (s *Store) RecordRestore(ctx context.Context, tenantID string, eventID int6
 			return err
 		}
 		for _, r := range rows {
-			var d struct {
-				RestoredEventID int64 `json:"restoredEventId"`
-			}
+			var d app.RestoreEvidence
 			if json.Unmarshal([]byte(r.Data), &d) == nil && d.RestoredEventID == eventID {
 				return app.Errorf(app.ECONFLICT, "audit event %d was already restored", eventID)
 			}
 		}
-		data["restoredEventId"] = eventID
-		data["accountId"] = accountID
-		if err := tx.appendAudit(ctx, tenantID, actor, app.AuditRestore, data); err != nil {
+		if err := tx.appendAudit(ctx, tenantID, actor, app.AuditRestore, ev); err != nil {
 			return err
 		}
 		var row auditRow

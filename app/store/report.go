@@ -47,7 +47,7 @@ type ReportRow struct {
 
 // reportScanStatuses are the scans whose snapshot is whole: evaluation
 // finished (a held, approved or rejected run was evaluated in full too).
-var reportScanStatuses = []string{app.ScanCompleted, app.ScanHeld, app.ScanApproved, app.ScanRejected}
+var reportScanStatuses = []app.ScanStatus{app.ScanCompleted, app.ScanHeld, app.ScanApproved, app.ScanRejected}
 
 // LatestReportScan returns the tenant's most recent scan whose snapshot is
 // complete (completed, held, approved or rejected), or ENOTFOUND when there

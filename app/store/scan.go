@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -18,14 +19,19 @@ import (
 type scanRow struct {
 	ID            string `gorm:"primaryKey"`
 	TenantID      string
-	Status        string
-	TriggerKind   string
+	Status        app.ScanStatus
+	TriggerKind   app.ScanTrigger
 	PolicyVersion int
-	Mode          string
+	Mode          app.PolicyMode
 	StartedAt     time.Time
 	FinishedAt    *time.Time
 	Summary       string
 	Error         string
+	// What the scan spent on Atlassian's APIs, over all its attempts: added
+	// to as it runs (AddScanUsage), so a killed attempt's requests count.
+	APIRequests    int64 `gorm:"column:api_requests"`
+	APIRateLimited int64 `gorm:"column:api_rate_limited"`
+	APIPoints      int64 `gorm:"column:api_points"`
 }
 
 func (scanRow) TableName() string { return "scans" }
@@ -46,7 +52,7 @@ type scanActionRow struct {
 	AccountID string `gorm:"primaryKey"`
 	GroupID   string `gorm:"primaryKey"`
 	Product   string
-	State     string
+	State     app.ActionState
 	Outcome   string
 	UpdatedAt time.Time
 }
@@ -59,19 +65,22 @@ func toScan(r *scanRow) *app.ScanRun {
 }
 
 // activeStatuses are the states in which a scan still owns the tenant.
-var activeStatuses = []string{app.ScanQueued, app.ScanRunning, app.ScanApproved}
+var activeStatuses = []app.ScanStatus{app.ScanQueued, app.ScanRunning, app.ScanApproved}
 
 // QueueScan records a scan waiting for a worker and, in the same
 // transaction, runs enqueue (which inserts the job with the transaction's
 // *sql.Tx), so a rolled-back queue never leaves a job and a committed one
 // always has one. One scan per tenant at a time: when another is queued or
 // running it answers ECONFLICT with that scan.
-func (s *Store) QueueScan(ctx context.Context, tenantID, trigger string, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
+func (s *Store) QueueScan(ctx context.Context, tenantID string, trigger app.ScanTrigger, actor app.Actor, enqueue func(tx *sql.Tx, scanID string) error) (*app.ScanRun, error) {
 	var out *app.ScanRun
 	err := s.inTx(ctx, func(tx *Store) error {
 		// Serialise the tenant's scan bookkeeping across replicas, so two
 		// callers never both find "no active scan".
 		if err := tx.lockScans(ctx, tenantID); err != nil {
+			return err
+		}
+		if err := tx.requireScannable(ctx, tenantID); err != nil {
 			return err
 		}
 		active, err := tx.activeScan(ctx, tenantID)
@@ -103,6 +112,41 @@ func (s *Store) QueueScan(ctx context.Context, tenantID, trigger string, actor a
 		return out, fmt.Errorf("store: queue scan: %w", err)
 	}
 	return out, nil
+}
+
+// requireScannable refuses to queue a scan of the tenant unless it is
+// active (requireActive) and connected to its organization (ECONFLICT):
+// the one place that checks the org connection before a scan.
+func (s *Store) requireScannable(ctx context.Context, tenantID string) error {
+	if err := s.requireActive(ctx, tenantID); err != nil {
+		return err
+	}
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&orgConnectionRow{}).Where("tenant_id = ?", tenantID).Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return app.Errorf(app.ECONFLICT, "connect this site to its Atlassian organization first (PUT /api/v1/org-connection, or lapse connect-org): scans read users and last-active dates through the organization's API")
+	}
+	return nil
+}
+
+// requireActive refuses (EFORBIDDEN) to make a scan of a disabled or
+// uninstalled tenant active. Call it under lockScans, so that the
+// lifecycle change that stops the tenant's scans (stopTenantScans) cannot
+// slip in between the check and the scan it allows.
+func (s *Store) requireActive(ctx context.Context, tenantID string) error {
+	var rows []tenantRow
+	if err := s.db.WithContext(ctx).Select("state").Where("id = ?", tenantID).Limit(1).Find(&rows).Error; err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return app.Errorf(app.ENOTFOUND, "tenant not found")
+	}
+	if st := app.TenantState(rows[0].State); !st.Active() {
+		return app.Errorf(app.EFORBIDDEN, "the site is %s: Lapse scans only installed or enabled sites", st)
+	}
+	return nil
 }
 
 // SQLTx returns the *sql.Tx of a store bound to a transaction (inside
@@ -146,12 +190,15 @@ func (s *Store) activeScan(ctx context.Context, tenantID string) (*scanRow, erro
 // given, or a new one. A queued scan that is no longer queued (another
 // worker took it, or it finished) answers ECONFLICT, so a job delivered
 // twice does not run twice.
-func (s *Store) StartScan(ctx context.Context, tenantID, scanID, trigger string, p *app.Policy) (*app.ScanRun, error) {
+func (s *Store) StartScan(ctx context.Context, tenantID, scanID string, trigger app.ScanTrigger, p *app.Policy) (*app.ScanRun, error) {
 	var out *app.ScanRun
 	err := s.inTx(ctx, func(tx *Store) error {
 		// Serialise the tenant's scan bookkeeping across replicas, so two
 		// callers never both find "no active scan".
 		if err := tx.lockScans(ctx, tenantID); err != nil {
+			return err
+		}
+		if err := tx.requireActive(ctx, tenantID); err != nil {
 			return err
 		}
 		row, err := tx.claimScan(ctx, tenantID, scanID, trigger)
@@ -172,7 +219,7 @@ func (s *Store) StartScan(ctx context.Context, tenantID, scanID, trigger string,
 	return out, nil
 }
 
-func (s *Store) claimScan(ctx context.Context, tenantID, scanID, trigger string) (*scanRow, error) {
+func (s *Store) claimScan(ctx context.Context, tenantID, scanID string, trigger app.ScanTrigger) (*scanRow, error) {
 	active, err := s.activeScan(ctx, tenantID)
 	if err != nil {
 		return nil, err
@@ -219,6 +266,9 @@ func (s *Store) DecideHeldScan(ctx context.Context, tenantID, scanID string, app
 			return app.Errorf(app.ECONFLICT, "scan %s is %s, not held", scanID, row.Status)
 		}
 		if approve {
+			if err := tx.requireActive(ctx, tenantID); err != nil {
+				return err
+			}
 			active, err := tx.activeScan(ctx, tenantID)
 			if err != nil {
 				return err
@@ -258,7 +308,7 @@ func (s *Store) DecideHeldScan(ctx context.Context, tenantID, scanID string, app
 
 // cancellableStatuses are the scans an admin may cancel: not yet finished
 // and not held (a held scan is rejected instead).
-var cancellableStatuses = []string{app.ScanQueued, app.ScanRunning, app.ScanApproved, app.ScanDeferred}
+var cancellableStatuses = []app.ScanStatus{app.ScanQueued, app.ScanRunning, app.ScanApproved, app.ScanDeferred}
 
 // CancelScan stops a scan at an admin's request, audited in the same
 // transaction. A queued or deferred scan never runs; a running one stops at
@@ -279,13 +329,11 @@ func (s *Store) CancelScan(ctx context.Context, tenantID, scanID string, actor a
 			}
 			return app.Errorf(app.ECONFLICT, "scan %s is %s and cannot be cancelled%s", scanID, row.Status, hint)
 		}
-		before, now := row.Status, s.nowUTC()
-		row.Status, row.FinishedAt, row.Error = app.ScanCancelled, &now, "cancelled by an administrator"
-		if err := tx.saveScanState(ctx, row); err != nil {
+		if err := tx.stopScan(ctx, row, actor, "cancelled by an administrator", ""); err != nil {
 			return err
 		}
 		out = toScan(row)
-		return tx.appendAudit(ctx, tenantID, actor, app.AuditScanCancelled, map[string]any{"scanId": scanID, "statusBefore": before})
+		return nil
 	})
 	if err != nil {
 		if app.ErrorCode(err) == app.ECONFLICT || app.ErrorCode(err) == app.ENOTFOUND {
@@ -296,8 +344,50 @@ func (s *Store) CancelScan(ctx context.Context, tenantID, scanID string, actor a
 	return out, nil
 }
 
-// ScanCancelled reports whether an admin has cancelled the scan: the scan
-// engine asks between steps.
+// stopScan cancels row (a scan in a cancellable status) and audits it as
+// scan.cancelled, with reason when something else than an administrator's
+// cancel stopped it. Call it inside a transaction holding lockScans.
+func (s *Store) stopScan(ctx context.Context, row *scanRow, actor app.Actor, scanErr, reason string) error {
+	before, now := row.Status, s.nowUTC()
+	row.Status, row.FinishedAt, row.Error = app.ScanCancelled, &now, scanErr
+	if err := s.saveScanState(ctx, row); err != nil {
+		return err
+	}
+	return s.appendAudit(ctx, row.TenantID, actor, app.AuditScanCancelled,
+		app.ScanStopEvidence{ScanID: row.ID, StatusBefore: before, Reason: reason})
+}
+
+// stopTenantScans cancels every scan of the tenant that is not finished
+// (queued, running, approved or deferred), each audited with reason, in the
+// caller's transaction: the lifecycle change that disables or uninstalls
+// the tenant. A running scan sees the cancel at its next check, before its
+// next removal (RecordIntent refuses a cancelled scan), so it stops between
+// two removals as an admin's cancel does; a queued or deferred one never
+// runs. A later enable does not revive them: cancelled is final.
+func (s *Store) stopTenantScans(ctx context.Context, tenantID string, actor app.Actor, reason string) error {
+	if err := s.lockScans(ctx, tenantID); err != nil {
+		return err
+	}
+	var rows []scanRow
+	if err := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("status IN ?", cancellableStatuses).Order("id").Find(&rows).Error; err != nil {
+		return err
+	}
+	for i := range rows {
+		if err := s.stopScan(ctx, &rows[i], actor, "stopped: "+reason, reason); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrScanCancelled is returned by RecordIntent for a scan that has been
+// cancelled (by an admin, or by the tenant's uninstall or disable): the
+// engine stops instead of making the removal.
+var ErrScanCancelled = errors.New("store: the scan was cancelled")
+
+// ScanCancelled reports whether the scan has been cancelled (by an admin,
+// or because its tenant was uninstalled or disabled): the scan engine asks
+// between steps.
 func (s *Store) ScanCancelled(ctx context.Context, tenantID, scanID string) (bool, error) {
 	var rows []scanRow
 	err := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Select("status").Where("id = ?", scanID).Limit(1).Find(&rows).Error
@@ -371,11 +461,27 @@ func (s *Store) ScanAccounts(ctx context.Context, tenantID, scanID string, fn fu
 }
 
 // RecordIntent writes the intent of a removal before Lapse calls
-// Atlassian. Recording it twice is harmless.
+// Atlassian. Recording it twice is harmless. It answers ErrScanCancelled,
+// and records nothing, once the scan is cancelled: the check and the intent
+// share the tenant's scan lock with CancelScan and the lifecycle change that
+// stops a tenant's scans, so no removal is begun after either commits.
 func (s *Store) RecordIntent(ctx context.Context, tenantID string, a app.ScanAction) error {
-	row := scanActionRow{ScanID: a.ScanID, TenantID: tenantID, AccountID: a.AccountID, GroupID: a.GroupID, Product: a.Product,
-		State: app.ActionIntent, UpdatedAt: s.nowUTC()}
-	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
+	err := s.inTx(ctx, func(tx *Store) error {
+		if err := tx.lockScans(ctx, tenantID); err != nil {
+			return err
+		}
+		cancelled, err := tx.ScanCancelled(ctx, tenantID, a.ScanID)
+		if err != nil {
+			return err
+		}
+		if cancelled {
+			return ErrScanCancelled
+		}
+		row := scanActionRow{ScanID: a.ScanID, TenantID: tenantID, AccountID: a.AccountID, GroupID: a.GroupID, Product: a.Product,
+			State: app.ActionIntent, UpdatedAt: s.nowUTC()}
+		return tx.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error
+	})
+	if err != nil {
 		return fmt.Errorf("store: record intent: %w", err)
 	}
 	return nil
@@ -384,7 +490,7 @@ func (s *Store) RecordIntent(ctx context.Context, tenantID string, a app.ScanAct
 // CompleteAction records a removal's outcome and its audit event in one
 // transaction, so the log and the action never disagree. Completing an
 // action that is already done changes nothing and writes no second event.
-func (s *Store) CompleteAction(ctx context.Context, tenantID string, a app.ScanAction, audit map[string]any) error {
+func (s *Store) CompleteAction(ctx context.Context, tenantID string, a app.ScanAction, evidence *app.RemovalEvidence) error {
 	err := s.inTx(ctx, func(tx *Store) error {
 		res := tx.db.WithContext(ctx).Model(&scanActionRow{}).Scopes(forTenant(tenantID)).
 			Where("scan_id = ? AND account_id = ? AND group_id = ? AND state = ?", a.ScanID, a.AccountID, a.GroupID, app.ActionIntent).
@@ -395,7 +501,10 @@ func (s *Store) CompleteAction(ctx context.Context, tenantID string, a app.ScanA
 		if a.State != app.ActionDone {
 			return nil
 		}
-		return tx.appendAudit(ctx, tenantID, app.Actor{Type: app.ActorScan, ID: a.ScanID}, app.AuditAccessRemove, audit)
+		if evidence == nil {
+			return errors.New("a done removal needs its evidence")
+		}
+		return tx.appendAudit(ctx, tenantID, app.Actor{Type: app.ActorScan, ID: a.ScanID}, app.AuditAccessRemove, evidence)
 	})
 	if err != nil {
 		return fmt.Errorf("store: complete action: %w", err)
@@ -404,7 +513,7 @@ func (s *Store) CompleteAction(ctx context.Context, tenantID string, a app.ScanA
 }
 
 // ScanActions returns a scan's actions in a given state ("" = all).
-func (s *Store) ScanActions(ctx context.Context, tenantID, scanID, state string) ([]app.ScanAction, error) {
+func (s *Store) ScanActions(ctx context.Context, tenantID, scanID string, state app.ActionState) ([]app.ScanAction, error) {
 	q := s.db.WithContext(ctx).Scopes(forTenant(tenantID)).Where("scan_id = ?", scanID)
 	if state != "" {
 		q = q.Where("state = ?", state)
@@ -422,7 +531,7 @@ func (s *Store) ScanActions(ctx context.Context, tenantID, scanID, state string)
 
 // FinishScan sets a scan's final status and summary and audits it; held
 // scans are audited as held.
-func (s *Store) FinishScan(ctx context.Context, tenantID, scanID, status string, summary any, scanErr string) (*app.ScanRun, error) {
+func (s *Store) FinishScan(ctx context.Context, tenantID, scanID string, status app.ScanStatus, summary any, scanErr string) (*app.ScanRun, error) {
 	raw, err := json.Marshal(summary)
 	if err != nil {
 		return nil, err
@@ -463,16 +572,96 @@ func (s *Store) FinishScan(ctx context.Context, tenantID, scanID, status string,
 // RecordHandoff audits the accounts a scan could not act on because their
 // access comes only through IdP-synced groups: the list the identity
 // provider's owner must work through.
-func (s *Store) RecordHandoff(ctx context.Context, tenantID, scanID string, entries []map[string]any) error {
+func (s *Store) RecordHandoff(ctx context.Context, tenantID, scanID string, entries []app.HandoffAccount) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	err := s.inTx(ctx, func(tx *Store) error {
 		return tx.appendAudit(ctx, tenantID, app.Actor{Type: app.ActorScan, ID: scanID}, app.AuditHandoff,
-			map[string]any{"scanId": scanID, "accounts": entries, "count": len(entries)})
+			app.HandoffEvidence{ScanID: scanID, Accounts: entries, Count: len(entries)})
 	})
 	if err != nil {
 		return fmt.Errorf("store: record handoff: %w", err)
+	}
+	return nil
+}
+
+// ScanActionCounts counts a scan's recorded removals by outcome: the
+// durable record a summary's removal counts are taken from, however many
+// attempts the scan took. Done equals the scan's access.removed events
+// (CompleteAction writes both in one transaction).
+func (s *Store) ScanActionCounts(ctx context.Context, tenantID, scanID string) (app.ScanActionCounts, error) {
+	var rows []struct {
+		State   app.ActionState
+		Outcome string
+		N       int
+	}
+	err := s.db.WithContext(ctx).Model(&scanActionRow{}).Scopes(forTenant(tenantID)).Where("scan_id = ?", scanID).
+		Select("state, outcome, COUNT(*) AS n").Group("state, outcome").Scan(&rows).Error
+	if err != nil {
+		return app.ScanActionCounts{}, fmt.Errorf("store: scan action counts: %w", err)
+	}
+	var c app.ScanActionCounts
+	for _, r := range rows {
+		c.Recorded += r.N
+		switch r.State {
+		case app.ActionDone:
+			c.Done += r.N
+			if r.Outcome == app.ActionOutcomeAlreadyRemoved {
+				c.AlreadyRemoved += r.N
+			}
+		case app.ActionFailed:
+			c.Failed += r.N
+		case app.ActionCancelled:
+			c.Cancelled += r.N
+		case app.ActionIntent:
+			c.Open += r.N
+		}
+	}
+	return c, nil
+}
+
+// AddScanUsage adds what an attempt of the scan spent on Atlassian's APIs
+// since its last call, and returns the scan's totals over all attempts.
+func (s *Store) AddScanUsage(ctx context.Context, tenantID, scanID string, delta app.APIUsage) (app.APIUsage, error) {
+	var out app.APIUsage
+	err := s.inTx(ctx, func(tx *Store) error {
+		q := tx.db.WithContext(ctx).Model(&scanRow{}).Scopes(forTenant(tenantID)).Where("id = ?", scanID)
+		if delta != (app.APIUsage{}) {
+			err := q.Updates(map[string]any{
+				"api_requests":     gorm.Expr("api_requests + ?", delta.Requests),
+				"api_rate_limited": gorm.Expr("api_rate_limited + ?", delta.RateLimited),
+				"api_points":       gorm.Expr("api_points + ?", delta.Points),
+			}).Error
+			if err != nil {
+				return err
+			}
+		}
+		var row scanRow
+		if err := tx.db.WithContext(ctx).Scopes(forTenant(tenantID)).Select("api_requests, api_rate_limited, api_points").
+			Where("id = ?", scanID).Take(&row).Error; err != nil {
+			return notFound(err, "scan")
+		}
+		out = app.APIUsage{Requests: row.APIRequests, RateLimited: row.APIRateLimited, Points: row.APIPoints}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("store: add scan usage: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateScanSummary replaces the summary of a finished scan whose records
+// changed after it finished: the open removals of a cancelled scan, settled
+// by reading them back. The settled removals are audited themselves.
+func (s *Store) UpdateScanSummary(ctx context.Context, tenantID, scanID string, summary any) error {
+	raw, err := json.Marshal(summary)
+	if err != nil {
+		return err
+	}
+	err = s.db.WithContext(ctx).Model(&scanRow{}).Scopes(forTenant(tenantID)).Where("id = ?", scanID).Update("summary", string(raw)).Error
+	if err != nil {
+		return fmt.Errorf("store: update scan summary: %w", err)
 	}
 	return nil
 }

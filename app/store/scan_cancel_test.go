@@ -2,9 +2,11 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/lapsehq/lapse/app"
+	"github.com/lapsehq/lapse/app/store"
 	"github.com/lapsehq/lapse/app/store/storetest"
 )
 
@@ -70,4 +72,39 @@ func TestStore_CancelScan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStore_RetryScanStopsAnInactiveTenantsScan: a job delivered for a scan
+// of a tenant that is no longer active (its state changed without the
+// lifecycle call that stops its scans, as before this check existed) cancels
+// the scan with the reason, audited, instead of readying it to run.
+func TestStore_RetryScanStopsAnInactiveTenantsScan(t *testing.T) {
+	t.Parallel()
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		tn, _ := s.InstallConnect(ctx, app.ConnectInstall{ClientKey: "ck-a", BaseURL: "https://a.atlassian.net", Product: app.ProductJira, SharedSecret: []byte("s")})
+		if _, err := s.SetOrgConnection(ctx, tn.ID, "org", "key", adminActor); err != nil {
+			t.Fatal(err)
+		}
+		run, err := s.QueueScan(ctx, tn.ID, app.TriggerManual, adminActor, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(t, s, "UPDATE tenants SET state = 'uninstalled' WHERE id = $1", tn.ID)
+		scheduler := app.Actor{Type: app.ActorSystem, ID: "scheduler"}
+		got, err := s.RetryScan(ctx, tn.ID, run.ID, false, scheduler)
+		if err != nil || got.Status != app.ScanCancelled || got.Error != "stopped: tenant uninstalled" {
+			t.Fatalf("retry = %+v, %v; want cancelled, stopped: tenant uninstalled", got, err)
+		}
+		evs := events(t, s, tn.ID)
+		last := evs[len(evs)-1]
+		var data app.ScanStopEvidence
+		_ = json.Unmarshal(last.Data, &data)
+		if last.Action != app.AuditScanCancelled || data.ScanID != run.ID || data.Reason != "tenant uninstalled" || data.StatusBefore != app.ScanQueued || last.Actor != scheduler {
+			t.Fatalf("last audit event %s %s by %+v", last.Action, last.Data, last.Actor)
+		}
+		if _, err := s.StartScan(ctx, tn.ID, "", app.TriggerManual, &app.Policy{}); app.ErrorCode(err) != app.EFORBIDDEN {
+			t.Fatalf("starting a scan of an uninstalled tenant = %v, want EFORBIDDEN", err)
+		}
+	})
 }

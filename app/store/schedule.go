@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -31,7 +32,7 @@ type ScheduleCandidate struct {
 }
 
 // scheduledTriggers are the triggers that count as the daily scan.
-var scheduledTriggers = []string{app.TriggerSchedule, app.TriggerForge}
+var scheduledTriggers = []app.ScanTrigger{app.TriggerSchedule, app.TriggerForge}
 
 // scheduleStates are the tenant states the scheduler scans.
 var scheduleStates = []string{string(app.TenantInstalled), string(app.TenantEnabled)}
@@ -175,6 +176,10 @@ func (s *Store) RetryScan(ctx context.Context, tenantID, scanID string, approved
 			return err
 		}
 		out = toScan(row)
+		if stopped, err := tx.stopIfInactive(ctx, row, actor); err != nil || stopped {
+			out = toScan(row)
+			return err
+		}
 		if row.Status != app.ScanDeferred && row.Status != app.ScanFailed {
 			return nil
 		}
@@ -205,6 +210,25 @@ func (s *Store) RetryScan(ctx context.Context, tenantID, scanID string, approved
 		return toScan(superseded), app.Errorf(app.ECONFLICT, "scan %s is %s for this site and supersedes scan %s", superseded.ID, superseded.Status, scanID)
 	}
 	return out, nil
+}
+
+// stopIfInactive cancels an unfinished scan of a tenant that is disabled
+// or uninstalled, audited with the reason, so that its job does not start
+// it: the lifecycle change stops the scans it finds, and this catches any
+// job that was already on its way.
+func (s *Store) stopIfInactive(ctx context.Context, row *scanRow, actor app.Actor) (bool, error) {
+	if !slices.Contains(cancellableStatuses, row.Status) {
+		return false, nil
+	}
+	var t tenantRow
+	if err := s.db.WithContext(ctx).Select("state").Where("id = ?", row.TenantID).Take(&t).Error; err != nil {
+		return false, err
+	}
+	if st := app.TenantState(t.State); !st.Active() {
+		reason := "tenant " + string(st)
+		return true, s.stopScan(ctx, row, actor, "stopped: "+reason, reason)
+	}
+	return false, nil
 }
 
 // supersede finishes a deferred scan that another scan replaced. A failed

@@ -356,6 +356,13 @@ func (s *Store) setState(ctx context.Context, row *tenantRow, state app.TenantSt
 	if app.TenantState(row.State) == state {
 		return s.toTenant(row)
 	}
+	if !state.Active() {
+		// The scan lock first, as every scan writer takes it before the
+		// audit chain's.
+		if err := s.lockScans(ctx, row.ID); err != nil {
+			return nil, err
+		}
+	}
 	now := s.nowUTC()
 	before := row.State
 	row.State = string(state)
@@ -376,6 +383,13 @@ func (s *Store) setState(ctx context.Context, row *tenantRow, state app.TenantSt
 	}
 	if err := s.appendAudit(ctx, row.ID, actor, action, map[string]any{"stateBefore": before, "stateAfter": state}); err != nil {
 		return nil, err
+	}
+	if !state.Active() {
+		// Lapse must not go on changing a site that disabled or removed it:
+		// its unfinished scans stop, in this transaction, after the event.
+		if err := s.stopTenantScans(ctx, row.ID, actor, "tenant "+string(state)); err != nil {
+			return nil, err
+		}
 	}
 	return s.toTenant(row)
 }

@@ -51,7 +51,7 @@ func (e *apiEnv) removal(tenantID, accountID string) int64 {
 	if err := e.store.RecordIntent(ctx, tenantID, a); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.store.CompleteAction(ctx, tenantID, a, map[string]any{"accountId": accountID, "groupId": "g-jsw", "product": "jira-software"}); err != nil {
+	if err := e.store.CompleteAction(ctx, tenantID, a, &app.RemovalEvidence{ScanID: run.ID, AccountID: accountID, GroupID: "g-jsw"}); err != nil {
 		e.t.Fatal(err)
 	}
 	evs, err := e.store.ListAuditEvents(ctx, tenantID, 1000)

@@ -322,11 +322,9 @@ func (r storeRestorer) Restore(ctx context.Context, tenantID string, eventID int
 	if err != nil {
 		return nil, err
 	}
-	var removal struct {
-		AccountID string `json:"accountId"`
-	}
+	var removal app.RemovalEvidence
 	_ = json.Unmarshal(ev.Data, &removal)
-	return r.st.RecordRestore(ctx, tenantID, eventID, removal.AccountID, actor, map[string]any{"groups": []string{}})
+	return r.st.RecordRestore(ctx, tenantID, app.RestoreEvidence{AccountID: removal.AccountID, GroupID: removal.GroupID, RestoredEventID: eventID}, actor)
 }
 
 // yesAdmins says every account is a site admin; for tests about what
@@ -342,7 +340,7 @@ func (e *apiEnv) heldScan(tenantID string, accounts []app.ScanAccount) *app.Scan
 
 // finishedScan runs a scan through the store: started, snapshot saved,
 // finished with status.
-func (e *apiEnv) finishedScan(tenantID, status string, accounts []app.ScanAccount) *app.ScanRun {
+func (e *apiEnv) finishedScan(tenantID string, status app.ScanStatus, accounts []app.ScanAccount) *app.ScanRun {
 	e.t.Helper()
 	ctx := context.Background()
 	pol, err := e.store.Policy(ctx, tenantID, []string{"jira-software"})

@@ -215,7 +215,7 @@ func (e *apiEnv) startedScan(tenantID string) *app.ScanRun {
 	return run
 }
 
-func (e *apiEnv) finishScan(tenantID, scanID, status string, accounts []app.ScanAccount) {
+func (e *apiEnv) finishScan(tenantID, scanID string, status app.ScanStatus, accounts []app.ScanAccount) {
 	e.t.Helper()
 	if err := e.store.SaveScanAccounts(e.t.Context(), tenantID, scanID, accounts); err != nil {
 		e.t.Fatal(err)

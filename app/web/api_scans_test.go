@@ -34,7 +34,7 @@ func TestAPI_Scans(t *testing.T) {
 		r := e.call("POST", "/api/v1/scans", auth, nil)
 		queued := scanOf(t, e.ok(r, 202))
 		id, _ := queued["id"].(string)
-		if queued["status"] != app.ScanQueued || queued["trigger"] != app.TriggerManual || queued["tenantId"] != jira.ID || id == "" {
+		if queued["status"] != string(app.ScanQueued) || queued["trigger"] != string(app.TriggerManual) || queued["tenantId"] != jira.ID || id == "" {
 			t.Fatalf("queued scan: %v", queued)
 		}
 		if loc := r.header.Get("Location"); loc != "/api/v1/scans/"+id {
@@ -73,7 +73,7 @@ func TestAPI_Scans(t *testing.T) {
 			t.Fatal(err)
 		}
 		approved := scanOf(t, e.ok(e.call("POST", "/api/v1/scans/"+id+"/approve", auth, nil), 200))
-		if approved["status"] != app.ScanApproved {
+		if approved["status"] != string(app.ScanApproved) {
 			t.Fatalf("approved: %v", approved)
 		}
 		wantError(t, e.call("POST", "/api/v1/scans/"+id+"/reject", auth, nil), 409, "conflict", "not held")
@@ -87,7 +87,7 @@ func TestAPI_Scans(t *testing.T) {
 
 		held := e.heldScan(jira.ID, nil)
 		rejected := scanOf(t, e.ok(e.call("POST", "/api/v1/scans/"+held.ID+"/reject", auth, nil), 200))
-		if rejected["status"] != app.ScanRejected || rejected["finishedAt"] == nil {
+		if rejected["status"] != string(app.ScanRejected) || rejected["finishedAt"] == nil {
 			t.Fatalf("rejected: %v", rejected)
 		}
 
@@ -133,7 +133,7 @@ func TestAPI_ScanCancel(t *testing.T) {
 		wantError(t, e.call("POST", "/api/v1/scans/"+id+"/cancel", e.as(jira, e.user), nil), 403, "forbidden", "")
 		wantError(t, e.call("POST", "/api/v1/scans/"+id+"/cancel", e.as(other, e.admin), nil), 404, "not_found", "scan not found")
 		cancelled := scanOf(t, e.ok(e.call("POST", "/api/v1/scans/"+id+"/cancel", auth, nil), 200))
-		if cancelled["status"] != app.ScanCancelled || cancelled["id"] != id {
+		if cancelled["status"] != string(app.ScanCancelled) || cancelled["id"] != id {
 			t.Fatalf("cancelled: %v", cancelled)
 		}
 		r := e.call("POST", "/api/v1/scans/"+id+"/cancel", auth, nil)

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -162,7 +163,7 @@ func benchReliability(ctx context.Context, out, stderr io.Writer, args []string)
 	version := pol.Policy["version"]
 	// Every scan must have work to do, so the brake's limits are off; the
 	// data-sanity hold still applies.
-	pol.Policy["mode"] = "enforce"
+	pol.Policy["mode"] = app.ModeEnforce
 	pol.Policy["brake"] = app.Brake{Off: true, OffJustification: "lapse-bench reliability run: every scan must remove the restored memberships"}
 	if err := api.do(http.MethodPut, "/api/v1/policy", map[string]any{"policy": pol.Policy, "baseVersion": version}, nil, http.StatusOK); err != nil {
 		return err
@@ -174,7 +175,9 @@ func benchReliability(ctx context.Context, out, stderr io.Writer, args []string)
 	var tenantID string
 	kills, restored, completed := 0, 0, 0
 	var finding string
+	var windows []scanWindow
 	for i := range o.scans {
+		siteBefore := adminUsage(srv)
 		sofar := srv.Ledger() // outside WithOrg: both take the site's lock
 		srv.WithOrg(func(org *devsite.Org) {
 			for _, e := range sofar {
@@ -195,9 +198,14 @@ func benchReliability(ctx context.Context, out, stderr io.Writer, args []string)
 				break
 			}
 			fmt.Fprintf(out, "  scan %2d: waiting for active scan %s first\n", i+1, conflict.scanID)
-			if _, err := api.waitScan(ctx, conflict.scanID, o.scanTimeout); err != nil {
+			other, err := api.waitScan(ctx, conflict.scanID, o.scanTimeout)
+			if err != nil {
 				return err
 			}
+			// It started before this window: its removals are checked, its
+			// requests cannot be told apart from the site's counts.
+			windows = append(windows, scanWindow{n: i + 1, notWindowed: true, scans: []*app.ScanRun{other}})
+			siteBefore = adminUsage(srv)
 			if err := api.do(http.MethodPost, "/api/v1/scans", nil, &posted, http.StatusAccepted); err != nil {
 				finding = fmt.Sprintf("scan %d: POST /api/v1/scans: %v", i+1, err)
 				break
@@ -225,6 +233,21 @@ func benchReliability(ctx context.Context, out, stderr io.Writer, args []string)
 		if err != nil {
 			return err
 		}
+		// A scheduled scan the planner queued once this one finished runs
+		// in the window too: wait for it, and count it with this one.
+		scans := []*app.ScanRun{run}
+		later, err := api.scansSince(run.StartedAt, run.ID)
+		if err != nil {
+			return err
+		}
+		for _, l := range later {
+			done, err := api.waitScan(ctx, l.ID, o.scanTimeout)
+			if err != nil {
+				return err
+			}
+			scans = append(scans, done)
+		}
+		windows = append(windows, scanWindow{n: i + 1, killed: killed, site: adminUsage(srv).Sub(siteBefore), scans: scans})
 		if run.Status != app.ScanCompleted {
 			finding = fmt.Sprintf("scan %d (%s) is %q %s after it was queued (killed: %v); no new scan can be posted while it is active",
 				i+1, id, run.Status, o.scanTimeout, killed)
@@ -258,16 +281,15 @@ func benchReliability(ctx context.Context, out, stderr io.Writer, args []string)
 	}
 	defer st.Close()
 	audit := map[[2]string]int{}
+	byScan := map[string]int{}
 	auditTotal := 0
 	err = st.AuditEvents(ctx, tenantID, app.AuditFilter{Actions: []string{app.AuditAccessRemove}}, func(e *app.AuditEvent) error {
-		var d struct {
-			AccountID string `json:"accountId"`
-			GroupID   string `json:"groupId"`
-		}
+		var d app.RemovalEvidence
 		if err := json.Unmarshal(e.Data, &d); err != nil {
 			return fmt.Errorf("audit event %d: %w", e.ID, err)
 		}
 		audit[[2]string{d.AccountID, d.GroupID}]++
+		byScan[d.ScanID]++
 		auditTotal++
 		return nil
 	})
@@ -323,6 +345,7 @@ func benchReliability(ctx context.Context, out, stderr io.Writer, args []string)
 			fmt.Fprintf(out, "                  %s\n", s)
 		}
 	}
+	countErrors := reportScanCounts(out, windows, byScan)
 	fmt.Fprintf(out, "audit chain       ok=%v events=%d %s %s\n", chain.OK, chain.Events, chain.Problem, chain.Detail)
 	fmt.Fprintf(out, "river scan jobs   %s\n", stuck)
 	fmt.Fprintf(out, "duration          %s\n", time.Since(began).Round(time.Millisecond))
@@ -337,10 +360,81 @@ func benchReliability(ctx context.Context, out, stderr io.Writer, args []string)
 		return fmt.Errorf("%d ledger/audit mismatches", len(missing)+len(duplicate)+len(extra))
 	case !chain.OK:
 		return errors.New("the audit chain does not verify")
+	case countErrors > 0:
+		return fmt.Errorf("%d scans whose recorded counts disagree with the audit log or the site", countErrors)
 	case finding != "":
 		return errors.New("not every scan completed")
 	}
 	return nil
+}
+
+// scanWindow is the time from posting scan n until it finished, with the
+// scans that ran in it (a scheduled scan the post had to wait for, and the
+// posted one) and what the site counted on its Admin API meanwhile.
+type scanWindow struct {
+	n      int
+	killed bool
+	// notWindowed: a scan that was already active when scan n was posted;
+	// only its removals are compared.
+	notWindowed bool
+	site        app.APIUsage
+	scans       []*app.ScanRun
+}
+
+// adminUsage is what the site has counted on its Admin API: requests, 429
+// answers and points.
+func adminUsage(srv *devsite.Server) app.APIUsage {
+	var u app.APIUsage
+	for endpoint, st := range srv.Stats() {
+		if strings.Contains(endpoint, " /admin/") {
+			u.Requests += st.Requests
+			u.RateLimited += st.Statuses[http.StatusText(http.StatusTooManyRequests)]
+			u.Points += st.Points
+		}
+	}
+	return u
+}
+
+// reportScanCounts compares each scan's recorded counts with the evidence:
+// removalsDone with the access.removed events that carry its id, and its API
+// usage with what the site counted in its window. A scan that was not
+// killed must match exactly. A killed attempt may have sent requests in its
+// last moments that it never recorded (at most those of its last 200 ms, see
+// app/scan/meter.go): that shortfall is shown, not failed; recording more
+// than the site saw is. It returns the number of scans that fail.
+func reportScanCounts(out io.Writer, windows []scanWindow, byScan map[string]int) int {
+	bad := 0
+	for _, w := range windows {
+		var recorded app.APIUsage
+		for _, run := range w.scans {
+			var sum struct {
+				RemovalsDone int          `json:"removalsDone"`
+				API          app.APIUsage `json:"api"`
+			}
+			_ = json.Unmarshal(run.Summary, &sum)
+			recorded = recorded.Add(sum.API)
+			if sum.RemovalsDone != byScan[run.ID] {
+				bad++
+				fmt.Fprintf(out, "  scan %2d %s: removalsDone %d, access.removed with its id %d\n", w.n, run.ID, sum.RemovalsDone, byScan[run.ID])
+			}
+		}
+		if w.notWindowed {
+			continue
+		}
+		lost := w.site.Sub(recorded)
+		verdict := "ok"
+		switch {
+		case lost == (app.APIUsage{}):
+		case w.killed && lost.Requests >= 0 && lost.RateLimited >= 0 && lost.Points >= 0:
+			verdict = fmt.Sprintf("killed attempt: %d requests, %d 429s unrecorded", lost.Requests, lost.RateLimited)
+		default:
+			bad++
+			verdict = "MISMATCH"
+		}
+		fmt.Fprintf(out, "  scan %2d counts: requests %d (site %d), 429s %d (site %d), points %d (site %d): %s\n",
+			w.n, recorded.Requests, w.site.Requests, recorded.RateLimited, w.site.RateLimited, recorded.Points, w.site.Points, verdict)
+	}
+	return bad
 }
 
 // riverScanJobs summarises River's jobs by kind and state, the evidence for
@@ -462,6 +556,24 @@ func (c *apiClient) do(method, path string, body, into any, want int) error {
 		return json.Unmarshal(raw, into)
 	}
 	return nil
+}
+
+// scansSince lists the tenant's scans started after since, other than
+// except.
+func (c *apiClient) scansSince(since time.Time, except string) ([]app.ScanRun, error) {
+	var list struct {
+		Scans []app.ScanRun `json:"scans"`
+	}
+	if err := c.do(http.MethodGet, "/api/v1/scans", nil, &list, http.StatusOK); err != nil {
+		return nil, err
+	}
+	var out []app.ScanRun
+	for _, s := range list.Scans {
+		if s.ID != except && s.StartedAt.After(since) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // waitScan polls a scan until it leaves queued/running/approved, or until
