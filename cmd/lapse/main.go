@@ -11,6 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Policies name IANA time zones; embedding the zone database keeps them
+	// valid on hosts and images without /usr/share/zoneinfo (distroless,
+	// scratch), where time.LoadLocation would otherwise fail.
+	_ "time/tzdata"
 
 	"github.com/lapsehq/lapse/cmd/internal/cli"
 )
