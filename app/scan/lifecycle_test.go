@@ -85,7 +85,7 @@ func TestScan_InactiveTenantStopsBetweenRemovals(t *testing.T) {
 			storetest.Each(t, func(t *testing.T, d store.Dialect) {
 				f := setup(t, d, 400)
 				ctx := context.Background()
-				f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+				f.savePolicy(t, func(p *app.Policy) { p.Mode = app.ModeEnforce; brakeOff(p) })
 				f.setFaults(t, `{"fixedLatency": "20ms"}`)
 				done := f.runAsync(ctx, "")
 				f.waitLedger(t, 3)
@@ -176,7 +176,7 @@ func TestScan_CountsSurviveAnInterruptedAttempt(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, d store.Dialect) {
 		f := setup(t, d, 400)
-		f.savePolicy(t, func(p *app.Policy) { p.Mode, p.MaxRemovals, p.MaxRemovalShare = app.ModeEnforce, 0, 0 })
+		f.savePolicy(t, func(p *app.Policy) { p.Mode = app.ModeEnforce; brakeOff(p) })
 		f.setFaults(t, `{"fixedLatency": "10ms"}`)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
